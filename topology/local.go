@@ -1,0 +1,336 @@
+package topology
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Local runs nodes as redis-server processes on this machine, each on its own
+// loopback address (127.0.100.x by default) so that network faults can tell
+// nodes apart by address, with data dir and log in the cluster's state dir.
+type Local struct {
+	Store Store
+	// Server is the redis-server binary (default: found on PATH).
+	Server string
+	// Port is the client port every node listens on (default 6379; the bus is +10000).
+	Port int
+}
+
+// NewLocal returns the local backend, or an error when no redis-server is found.
+func NewLocal(store Store) (*Local, error) {
+	bin := os.Getenv("HARNESS_REDIS_SERVER")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("redis-server"); err != nil {
+			return nil, errors.New("local backend: redis-server not found on PATH (install Debian's redis-server: apt-get install redis-server, or set HARNESS_REDIS_SERVER)")
+		}
+	}
+	return &Local{Store: store, Server: bin, Port: 6379}, nil
+}
+
+// Name is "local".
+func (l *Local) Name() string { return "local" }
+
+// Up starts the spec's nodes. The record is saved before the first process
+// starts, so that down (or cleanup) finds a half-made cluster.
+func (l *Local) Up(ctx context.Context, spec Spec) (c *Cluster, err error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	c = &Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
+	unlock, err := l.Store.Lock()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.Store.Load(spec.Name); err == nil {
+		unlock()
+		return nil, fmt.Errorf("cluster %q already exists (harness cluster down --name %s removes it)", spec.Name, spec.Name)
+	}
+	addrs, err := l.freeAddrs(spec.Nodes())
+	if err == nil {
+		for _, a := range addrs {
+			c.Nodes = append(c.Nodes, l.newNode(c, a))
+		}
+		err = l.Store.Save(c)
+	}
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			l.Down(cctx, c)
+		}
+	}()
+	err = parallel(len(c.Nodes), func(i int) error {
+		pid, err := l.start(ctx, c, c.Nodes[i])
+		c.Nodes[i].PID = pid
+		return err
+	})
+	if serr := l.Store.Save(c); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (l *Local) newNode(c *Cluster, ip string) Node {
+	name := c.NextName()
+	return Node{
+		Name: name, Addr: net.JoinHostPort(ip, strconv.Itoa(l.Port)), Host: ip,
+		Dir: filepath.Join(c.Dir, "nodes", name),
+	}
+}
+
+// freeAddrs picks n loopback addresses that no recorded cluster uses and on
+// which both the client and the bus port can be bound now. Called under the store lock.
+func (l *Local) freeAddrs(n int) ([]string, error) {
+	used := map[string]bool{}
+	clusters, err := l.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clusters {
+		for _, nd := range c.Nodes {
+			used[nd.Host] = true
+		}
+	}
+	var out []string
+	for b := 100; b < 110 && len(out) < n; b++ {
+		for d := 1; d < 255 && len(out) < n; d++ {
+			ip := fmt.Sprintf("127.0.%d.%d", b, d)
+			if !used[ip] && canBind(ip, l.Port) && canBind(ip, l.Port+10000) {
+				out = append(out, ip)
+			}
+		}
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("local backend: only %d free loopback addresses in 127.0.100.0-127.0.109.255 for port %d, need %d", len(out), l.Port, n)
+	}
+	return out, nil
+}
+
+func canBind(ip string, port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// config renders the node's redis.conf.
+func (l *Local) config(c *Cluster, n Node) string {
+	ip, port, _ := splitHostPort(n.Addr)
+	managed := [][2]string{
+		{"port", strconv.Itoa(port)},
+		{"bind", ip},
+		{"bind-source-addr", ip},
+		{"cluster-announce-ip", ip},
+		{"cluster-config-file", "nodes.conf"},
+		{"dir", n.Dir},
+		{"logfile", filepath.Join(n.Dir, "redis.log")},
+		{"pidfile", filepath.Join(n.Dir, "redis.pid")},
+		{"daemonize", "no"},
+	}
+	var b strings.Builder
+	for _, kv := range NodeConfig(c.Spec, managed) {
+		fmt.Fprintf(&b, "%s %s\n", kv[0], quoteConf(kv[1]))
+	}
+	return b.String()
+}
+
+// quoteConf quotes a config value when redis.conf's tokenizer needs it.
+func quoteConf(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\"'\\") {
+		return v
+	}
+	if strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) && len(v) >= 2 {
+		return v // already quoted by the user, e.g. save ""
+	}
+	return strconv.Quote(v)
+}
+
+// start launches the node's server in its own session (it outlives the
+// harness command that started it) and waits until it answers PING.
+func (l *Local) start(ctx context.Context, c *Cluster, n Node) (int, error) {
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return 0, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	conf := filepath.Join(n.Dir, "redis.conf")
+	if err := os.WriteFile(conf, []byte(l.config(c, n)), 0o644); err != nil {
+		return 0, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(n.Dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(l.Server, conf)
+	cmd.Dir = n.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("node %s: start %s: %w", n.Name, l.Server, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	rc := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rc.Close()
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err = poll(wait, 10*time.Millisecond, func() (bool, string, error) {
+		select {
+		case werr := <-exited:
+			return false, "", fmt.Errorf("node %s (%s) exited at start (%v); last lines of %s:\n%s", n.Name, n.Addr, werr, filepath.Join(n.Dir, "redis.log"), tail(l.logBytes(n), 20))
+		default:
+		}
+		if err := rc.Ping(wait).Err(); err != nil {
+			return false, fmt.Sprintf("node %s (%s) does not answer PING: %v", n.Name, n.Addr, err), nil
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		cmd.Process.Kill()
+		if errors.Is(err, errTimeout) {
+			err = fmt.Errorf("%w; last lines of its log:\n%s", err, tail(l.logBytes(n), 20))
+		}
+		return 0, err
+	}
+	return cmd.Process.Pid, nil
+}
+
+func (l *Local) logBytes(n Node) []byte {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
+	return b
+}
+
+// tail returns the last n lines of b.
+func tail(b []byte, n int) string {
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + string(bytes.Join(lines, []byte("\n    ")))
+}
+
+// ours reports whether pid is still the server the harness started for n:
+// a redis-server whose working directory is n's data dir (PIDs get reused).
+func ours(pid int, n Node) bool {
+	if pid <= 0 {
+		return false
+	}
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil || cwd != n.Dir {
+		return false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && strings.Contains(filepath.Base(exe), "redis")
+}
+
+// stop kills the node's server (SIGKILL: its data is about to be removed or
+// it is meant to die) and waits until it is gone.
+func stop(ctx context.Context, n Node) error {
+	if !ours(n.PID, n) {
+		return nil
+	}
+	if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill node %s (pid %d): %w", n.Name, n.PID, err)
+	}
+	return poll(ctx, 10*time.Millisecond, func() (bool, string, error) {
+		return !ours(n.PID, n) || zombie(n.PID), fmt.Sprintf("node %s (pid %d) still running", n.Name, n.PID), nil
+	})
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+// Down kills every node and removes the cluster's dir.
+func (l *Local) Down(ctx context.Context, c *Cluster) error {
+	err := parallel(len(c.Nodes), func(i int) error { return stop(ctx, c.Nodes[i]) })
+	if err != nil {
+		return fmt.Errorf("down %s: %w", c.Name, err)
+	}
+	return l.Store.Remove(c.Name)
+}
+
+// AddNode starts one more empty node.
+func (l *Local) AddNode(ctx context.Context, c *Cluster) (Node, error) {
+	unlock, err := l.Store.Lock()
+	if err != nil {
+		return Node{}, err
+	}
+	addrs, err := l.freeAddrs(1)
+	if err != nil {
+		unlock()
+		return Node{}, err
+	}
+	n := l.newNode(c, addrs[0])
+	c.Nodes = append(c.Nodes, n)
+	err = l.Store.Save(c)
+	unlock()
+	if err != nil {
+		return Node{}, err
+	}
+	pid, err := l.start(ctx, c, n)
+	if err != nil {
+		l.RemoveNode(context.WithoutCancel(ctx), c, n.Name)
+		return Node{}, err
+	}
+	c.Nodes[len(c.Nodes)-1].PID = pid
+	return c.Nodes[len(c.Nodes)-1], l.Store.Save(c)
+}
+
+// RemoveNode kills the node and deletes its data dir.
+func (l *Local) RemoveNode(ctx context.Context, c *Cluster, name string) error {
+	for i, n := range c.Nodes {
+		if n.Name != name && n.Addr != name {
+			continue
+		}
+		if err := stop(ctx, n); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(n.Dir); err != nil {
+			return fmt.Errorf("remove node %s: %w", n.Name, err)
+		}
+		c.Nodes = append(c.Nodes[:i:i], c.Nodes[i+1:]...)
+		return l.Store.Save(c)
+	}
+	return fmt.Errorf("cluster %s has no node %q", c.Name, name)
+}
+
+// Logs returns the node's redis.log.
+func (l *Local) Logs(ctx context.Context, c *Cluster, name string) ([]byte, error) {
+	n, ok := c.Node(name)
+	if !ok {
+		return nil, fmt.Errorf("cluster %s has no node %q", c.Name, name)
+	}
+	b, err := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
+	if err != nil {
+		return nil, fmt.Errorf("logs of node %s: %w", name, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,68 @@
+package topology
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// newLocalCluster brings up a healthy cluster on the local backend in a
+// fresh store, torn down when the test ends. It skips, saying why, only
+// where redis-server is absent.
+func newLocalCluster(t *testing.T, name string, masters, replicas int) (*Local, *Cluster, *Admin) {
+	t.Helper()
+	l, err := NewLocal(Store{Dir: t.TempDir()})
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := l.Up(ctx, Spec{Name: name, Masters: masters, Replicas: replicas, Config: map[string]string{"cluster-node-timeout": "2000"}})
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background(), c); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	a := NewAdmin()
+	t.Cleanup(a.Close)
+	plan, err := PlanCreate(c.Nodes, masters, replicas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx, plan, 30*time.Second); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return l, c, a
+}
+
+func TestLocalUpCreateDown(t *testing.T) {
+	l, c, a := newLocalCluster(t, "t-local", 3, 1)
+	ctx := context.Background()
+	snap := a.Snapshot(ctx, c.Addrs())
+	if p := snap.Problems(Expect{Masters: 3, Replicas: 1}); len(p) > 0 {
+		t.Fatalf("problems after create: %s", ProblemsText(p, 10))
+	}
+	owners := snap.Owners()
+	for _, want := range EvenSplit(3) {
+		if owners[want.Start] != owners[want.End] || owners[want.Start] == "" {
+			t.Errorf("range %v not owned by one master", want)
+		}
+	}
+	if path, err := exec.LookPath("redis-cli"); err == nil {
+		out, err := exec.Command(path, "--cluster", "check", c.Nodes[0].Addr).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "[OK] All 16384 slots covered.") {
+			t.Errorf("redis-cli --cluster check: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("redis-cli absent: not cross-checking with redis-cli --cluster check")
+	}
+	logs, err := l.Logs(ctx, c, "n1")
+	if err != nil || !strings.Contains(string(logs), "Ready to accept connections") {
+		t.Errorf("logs of n1: %v %q", err, tail(logs, 3))
+	}
+}

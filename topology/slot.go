@@ -1,0 +1,164 @@
+package topology
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// NumSlots is the number of hash slots of every Redis Cluster.
+const NumSlots = 16384
+
+// crc16tab is CRC16-CCITT (XMODEM: poly 0x1021, init 0), the checksum Redis
+// Cluster uses for key slots. The table is computed once at package load.
+var crc16tab = func() (t [256]uint16) {
+	for i := range t {
+		c := uint16(i) << 8
+		for j := 0; j < 8; j++ {
+			if c&0x8000 != 0 {
+				c = c<<1 ^ 0x1021
+			} else {
+				c <<= 1
+			}
+		}
+		t[i] = c
+	}
+	return t
+}()
+
+func crc16(s string) uint16 {
+	var c uint16
+	for i := 0; i < len(s); i++ {
+		c = c<<8 ^ crc16tab[byte(c>>8)^s[i]]
+	}
+	return c
+}
+
+// HashTag returns the part of key that decides its slot: the text between the
+// first '{' and the first '}' after it, when that text is not empty;
+// otherwise the whole key (the rules of the cluster specification).
+func HashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return key
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 { // no closing brace, or "{}"
+		return key
+	}
+	return key[open+1 : open+1+end]
+}
+
+// KeySlot returns the hash slot of key, as CLUSTER KEYSLOT does.
+func KeySlot(key string) int {
+	return int(crc16(HashTag(key)) % NumSlots)
+}
+
+// SlotRange is an inclusive range of slots, [Start, End].
+type SlotRange struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+// Len is the number of slots in r.
+func (r SlotRange) Len() int { return r.End - r.Start + 1 }
+
+// String formats r as Redis does: "5" or "0-5460".
+func (r SlotRange) String() string {
+	if r.Start == r.End {
+		return strconv.Itoa(r.Start)
+	}
+	return fmt.Sprintf("%d-%d", r.Start, r.End)
+}
+
+// MarshalJSON writes r as the pair [start, end], the shape of the --json outputs.
+func (r SlotRange) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("[%d,%d]", r.Start, r.End)), nil
+}
+
+// UnmarshalJSON reads the pair [start, end].
+func (r *SlotRange) UnmarshalJSON(b []byte) error {
+	var p [2]int
+	if _, err := fmt.Sscanf(strings.ReplaceAll(string(b), " ", ""), "[%d,%d]", &p[0], &p[1]); err != nil {
+		return fmt.Errorf("slot range %s: want [start,end]", b)
+	}
+	r.Start, r.End = p[0], p[1]
+	return nil
+}
+
+// Ranges compresses a set of slots into sorted, maximal ranges.
+func Ranges(slots []int) []SlotRange {
+	s := append([]int(nil), slots...)
+	sort.Ints(s)
+	var out []SlotRange
+	for i, v := range s {
+		if i > 0 && v == s[i-1] {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].End+1 == v {
+			out[n-1].End = v
+			continue
+		}
+		out = append(out, SlotRange{Start: v, End: v})
+	}
+	return out
+}
+
+// Expand lists every slot of the ranges, in order.
+func Expand(ranges []SlotRange) []int {
+	var out []int
+	for _, r := range ranges {
+		for s := r.Start; s <= r.End; s++ {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CountSlots is the number of slots in ranges.
+func CountSlots(ranges []SlotRange) int {
+	n := 0
+	for _, r := range ranges {
+		n += r.Len()
+	}
+	return n
+}
+
+// EvenSplit divides all slots among n masters as redis-cli --cluster create
+// does: for 3 masters 0-5460, 5461-10922, 10923-16383.
+func EvenSplit(n int) []SlotRange {
+	out := make([]SlotRange, n)
+	per := float64(NumSlots) / float64(n)
+	first := 0
+	cursor := 0.0
+	for i := 0; i < n; i++ {
+		last := int(cursor + per - 1 + 0.5) // round, as redis-cli does
+		if last > NumSlots-1 || i == n-1 {
+			last = NumSlots - 1
+		}
+		out[i] = SlotRange{Start: first, End: last}
+		first = last + 1
+		cursor += per
+	}
+	return out
+}
+
+// ParseSlotRange reads "5" or "0-5460".
+func ParseSlotRange(s string) (SlotRange, error) {
+	a, b, found := strings.Cut(s, "-")
+	start, err := strconv.Atoi(a)
+	if err != nil {
+		return SlotRange{}, fmt.Errorf("slot range %q: %w", s, err)
+	}
+	end := start
+	if found {
+		if end, err = strconv.Atoi(b); err != nil {
+			return SlotRange{}, fmt.Errorf("slot range %q: %w", s, err)
+		}
+	}
+	if start < 0 || end >= NumSlots || start > end {
+		return SlotRange{}, fmt.Errorf("slot range %q: want 0 <= start <= end < %d", s, NumSlots)
+	}
+	return SlotRange{Start: start, End: end}, nil
+}
