@@ -51,23 +51,22 @@ func (l *Local) Up(ctx context.Context, spec Spec) (c *Cluster, err error) {
 		return nil, err
 	}
 	c = &Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
-	unlock, err := l.Store.Lock()
+	unlock, err := l.lock()
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	if _, err := l.Store.Load(spec.Name); err == nil {
-		unlock()
 		return nil, fmt.Errorf("cluster %q already exists (harness cluster down --name %s removes it)", spec.Name, spec.Name)
 	}
 	addrs, err := l.freeAddrs(spec.Nodes())
-	if err == nil {
-		for _, a := range addrs {
-			c.Nodes = append(c.Nodes, l.newNode(c, a))
-		}
-		err = l.Store.Save(c)
-	}
-	unlock()
 	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		c.Nodes = append(c.Nodes, l.newNode(c, a))
+	}
+	if err := l.Store.Save(c); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -99,8 +98,23 @@ func (l *Local) newNode(c *Cluster, ip string) Node {
 	}
 }
 
+// lock takes the store's lock and the machine's, held from choosing
+// addresses until the servers have bound them.
+func (l *Local) lock() (func(), error) {
+	unlockStore, err := l.Store.Lock()
+	if err != nil {
+		return nil, err
+	}
+	unlockMachine, err := machineLock()
+	if err != nil {
+		unlockStore()
+		return nil, err
+	}
+	return func() { unlockMachine(); unlockStore() }, nil
+}
+
 // freeAddrs picks n loopback addresses that no recorded cluster uses and on
-// which both the client and the bus port can be bound now. Called under the store lock.
+// which both the client and the bus port can be bound now. Called under lock.
 func (l *Local) freeAddrs(n int) ([]string, error) {
 	used := map[string]bool{}
 	clusters, err := l.Store.List()
@@ -279,20 +293,18 @@ func (l *Local) Down(ctx context.Context, c *Cluster) error {
 
 // AddNode starts one more empty node.
 func (l *Local) AddNode(ctx context.Context, c *Cluster) (Node, error) {
-	unlock, err := l.Store.Lock()
+	unlock, err := l.lock()
 	if err != nil {
 		return Node{}, err
 	}
+	defer unlock()
 	addrs, err := l.freeAddrs(1)
 	if err != nil {
-		unlock()
 		return Node{}, err
 	}
 	n := l.newNode(c, addrs[0])
 	c.Nodes = append(c.Nodes, n)
-	err = l.Store.Save(c)
-	unlock()
-	if err != nil {
+	if err := l.Store.Save(c); err != nil {
 		return Node{}, err
 	}
 	pid, err := l.start(ctx, c, n)

@@ -109,19 +109,29 @@ func (s Store) Remove(name string) error {
 }
 
 // Lock takes an exclusive lock over the whole store, so that concurrent
-// harness processes do not hand out the same name, address or subnet. The
-// returned func releases it.
+// harness processes do not hand out the same name or subnet. The returned
+// func releases it.
 func (s Store) Lock() (func(), error) {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lock state dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(s.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	return lockFile(filepath.Join(s.Dir, ".lock"))
+}
+
+// machineLock is held while local nodes are given addresses and bind them:
+// stores are per user or per test, but loopback addresses are per machine.
+func machineLock() (func(), error) {
+	return lockFile(filepath.Join(os.TempDir(), "redis-harness-local.lock"))
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("lock state dir: %w", err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock state dir: %w", err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
