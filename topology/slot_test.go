@@ -1,0 +1,162 @@
+package topology
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestHashTag(t *testing.T) {
+	for _, tc := range []struct{ key, tag string }{
+		{"{user:123}:profile", "user:123"},
+		{"user:{123}:profile", "123"},
+		{"order:{customer:456}:item", "customer:456"},
+		{"{}", "{}"},         // empty tag: the whole key
+		{"{", "{"},           // no closing brace
+		{"{}{a}", "{}{a}"},   // only the first '{' counts, and its tag is empty
+		{"{a}{b}", "a"},      // the first tag wins
+		{"a}b{c}", "c"},      // a '}' before the first '{' is plain text
+		{"{{a}}", "{a"},      // tag runs from the first '{' to the first '}'
+		{"foo", "foo"},
+		{"", ""},
+	} {
+		if got := HashTag(tc.key); got != tc.tag {
+			t.Errorf("HashTag(%q) = %q, want %q", tc.key, got, tc.tag)
+		}
+	}
+}
+
+// TestKeySlotGolden checks KeySlot against CLUSTER KEYSLOT answers captured
+// from Redis 7.0.15 (testdata/keyslot.json).
+func TestKeySlotGolden(t *testing.T) {
+	want := readKeyslots(t)
+	for k, slot := range want {
+		if got := KeySlot(k); got != slot {
+			t.Errorf("KeySlot(%q) = %d, CLUSTER KEYSLOT said %d", k, got, slot)
+		}
+	}
+	if KeySlot("{user:123}:profile") != KeySlot("{user:123}:cart") {
+		t.Error("keys sharing a hash tag must share a slot")
+	}
+}
+
+// TestKeySlotLive asks a real node, for the golden keys and a few thousand more.
+func TestKeySlotLive(t *testing.T) {
+	l, err := NewLocal(Store{Dir: t.TempDir()})
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := l.Up(ctx, Spec{Name: "keyslot", Masters: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Down(context.Background(), c)
+	a := NewAdmin()
+	defer a.Close()
+	keys := []string{}
+	for k := range readKeyslots(t) {
+		keys = append(keys, k)
+	}
+	for i := 0; i < 2000; i++ {
+		keys = append(keys, "k"+string(rune('a'+i%26))+string(rune(i)), "{t"+string(rune(i%300))+"}x")
+	}
+	pipe := a.Client(c.Nodes[0].Addr).Pipeline()
+	for _, k := range keys {
+		pipe.ClusterKeySlot(ctx, k)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, cmd := range cmds {
+		v, _ := cmd.(interface{ Val() int64 })
+		if got := KeySlot(keys[i]); int64(got) != v.Val() {
+			t.Errorf("KeySlot(%q) = %d, CLUSTER KEYSLOT says %d", keys[i], got, v.Val())
+		}
+	}
+}
+
+func readKeyslots(t *testing.T) map[string]int {
+	b, err := os.ReadFile("testdata/keyslot.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]int
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestEvenSplit(t *testing.T) {
+	got := EvenSplit(3)
+	want := []SlotRange{{0, 5460}, {5461, 10922}, {10923, 16383}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("EvenSplit(3) = %v, want %v", got, want)
+		}
+	}
+	for n := 3; n <= 100; n++ {
+		r := EvenSplit(n)
+		if r[0].Start != 0 || r[n-1].End != NumSlots-1 || CountSlots(r) != NumSlots {
+			t.Fatalf("EvenSplit(%d) does not cover all slots once: %v", n, r)
+		}
+		for i := 1; i < n; i++ {
+			if r[i].Start != r[i-1].End+1 {
+				t.Fatalf("EvenSplit(%d): gap or overlap at %d", n, i)
+			}
+			if d := r[i].Len() - r[i-1].Len(); d < -1 || d > 1 {
+				t.Fatalf("EvenSplit(%d): uneven sizes %v", n, r)
+			}
+		}
+	}
+}
+
+func TestRanges(t *testing.T) {
+	got := Ranges([]int{5, 1, 2, 3, 3, 9, 10, 7})
+	want := []SlotRange{{1, 3}, {5, 5}, {7, 7}, {9, 10}}
+	if len(got) != len(want) {
+		t.Fatalf("Ranges = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Ranges = %v, want %v", got, want)
+		}
+	}
+	if n := len(Expand(got)); n != 7 {
+		t.Errorf("Expand: %d slots, want 7", n)
+	}
+	b, _ := json.Marshal(got)
+	if string(b) != "[[1,3],[5,5],[7,7],[9,10]]" {
+		t.Errorf("JSON: %s", b)
+	}
+	var back []SlotRange
+	if err := json.Unmarshal(b, &back); err != nil || len(back) != 4 || back[3] != (SlotRange{9, 10}) {
+		t.Errorf("JSON round trip: %v %v", back, err)
+	}
+}
+
+func TestParseSlotRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want SlotRange
+		bad  bool
+	}{
+		{"5", SlotRange{5, 5}, false},
+		{"0-5460", SlotRange{0, 5460}, false},
+		{"16383", SlotRange{16383, 16383}, false},
+		{"16384", SlotRange{}, true},
+		{"10-5", SlotRange{}, true},
+		{"-1", SlotRange{}, true},
+		{"a-b", SlotRange{}, true},
+	} {
+		got, err := ParseSlotRange(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("ParseSlotRange(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
