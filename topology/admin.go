@@ -164,6 +164,15 @@ func (s *Snapshot) Reachable() []*NodeView {
 	return out
 }
 
+// Addrs lists the addresses the snapshot asked.
+func (s *Snapshot) Addrs() []string {
+	out := make([]string, len(s.Views))
+	for i, v := range s.Views {
+		out[i] = v.Addr
+	}
+	return out
+}
+
 // View returns the view of the node at addr.
 func (s *Snapshot) View(addr string) *NodeView {
 	for _, v := range s.Views {

@@ -13,12 +13,12 @@ func TestHashTag(t *testing.T) {
 		{"{user:123}:profile", "user:123"},
 		{"user:{123}:profile", "123"},
 		{"order:{customer:456}:item", "customer:456"},
-		{"{}", "{}"},         // empty tag: the whole key
-		{"{", "{"},           // no closing brace
-		{"{}{a}", "{}{a}"},   // only the first '{' counts, and its tag is empty
-		{"{a}{b}", "a"},      // the first tag wins
-		{"a}b{c}", "c"},      // a '}' before the first '{' is plain text
-		{"{{a}}", "{a"},      // tag runs from the first '{' to the first '}'
+		{"{}", "{}"},       // empty tag: the whole key
+		{"{", "{"},         // no closing brace
+		{"{}{a}", "{}{a}"}, // only the first '{' counts, and its tag is empty
+		{"{a}{b}", "a"},    // the first tag wins
+		{"a}b{c}", "c"},    // a '}' before the first '{' is plain text
+		{"{{a}}", "{a"},    // tag runs from the first '{' to the first '}'
 		{"foo", "foo"},
 		{"", ""},
 	} {

@@ -1,0 +1,44 @@
+# The harness's tasks. `make run` and `make test` are the README's two commands.
+GO      ?= go
+BIN     := bin/harness
+NAME    ?= demo
+BACKEND ?= auto
+PKGS    := ./...
+
+.PHONY: all build deps run test bench lint image clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/harness
+
+# Installs missing Debian packages (redis-server, redis-tools, iptables, iproute2).
+deps:
+	@./scripts/deps.sh
+
+# The main job: a real cluster on the default backend (docker when an engine
+# answers, local otherwise), checked, shown, then removed. KEEP=1 keeps it.
+run: deps build
+	$(BIN) cluster up --name $(NAME) --backend $(BACKEND)
+	$(BIN) cluster check --name $(NAME) || { $(BIN) cluster down --name $(NAME); exit 1; }
+	@if [ -z "$(KEEP)" ]; then $(BIN) cluster down --name $(NAME); else echo "kept: $(BIN) cluster down --name $(NAME) removes it"; fi
+
+# Every test, integration tests on real clusters included (they skip, saying
+# why, only where docker or redis-server is absent).
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Speed goals, measured side by side in one run (see README).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./topology/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+image: deps build
+	$(BIN) image build
+
+clean:
+	rm -rf bin

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// harness runs the CLI in-process with a private state dir.
+func harness(t *testing.T, state string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"harness", "--state-dir", state}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBadInputExits3WithOneClearLine(t *testing.T) {
+	state := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "up", "--name", "x", "--masters", "2"}, "--masters 2"},
+		{[]string{"cluster", "up", "--name", "x", "--replicas", "4"}, "--replicas 4"},
+		{[]string{"cluster", "up", "--name", "bad name!"}, "cluster name"},
+		{[]string{"cluster", "up", "--name", "x", "--config", "novalue"}, "--config \"novalue\""},
+		{[]string{"cluster", "up", "--name", "x", "--config", "port=7000"}, "sets port itself"},
+		{[]string{"cluster", "up", "--name", "x", "--backend", "vm"}, "--backend \"vm\""},
+		{[]string{"cluster", "up", "--name", "x", "--masters", "three"}, "invalid value"},
+		{[]string{"cluster", "up"}, "name"},
+		{[]string{"cluster", "up", "--bogus"}, "bogus"},
+		{[]string{"cluster", "down", "--name", "nosuch"}, "no such cluster"},
+		{[]string{"cluster", "status"}, "--name NAME"},
+		{[]string{"cluster", "status", "--name", "a", "--addr", "b:1"}, "not both"},
+		{[]string{"cluster", "check", "--addr", "nocolon"}, "HOST:PORT"},
+		{[]string{"cluster", "check", "--addr", "127.0.0.1:1"}, "127.0.0.1:1"},
+		{[]string{"cluster", "failover", "--addr", "127.0.0.1:1", "--node", "x", "--mode", "gentle"}, "--mode \"gentle\""},
+		{[]string{"cluster", "reshard", "--addr", "127.0.0.1:1", "--from", "a", "--to", "b", "--slots", "0"}, "--slots 0"},
+		{[]string{"nosuchcommand"}, "nosuchcommand"},
+	} {
+		code, _, stderr := harness(t, state, tc.args...)
+		if code != exitHarness {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, exitHarness, stderr)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q does not mention %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
+func TestListEmpty(t *testing.T) {
+	code, out, _ := harness(t, t.TempDir(), "cluster", "list", "--json")
+	if code != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("exit %d out %q", code, out)
+	}
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("not JSON: %v: %q", err, out)
+	}
+}
+
+// TestLocalClusterLifecycle drives the CLI end to end on the local backend:
+// up (JSON contract), check, status, an external view by --addr, down.
+func TestLocalClusterLifecycle(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("skipping: redis-server not installed (apt-get install redis-server)")
+	}
+	state := t.TempDir()
+	code, out, stderr := harness(t, state, "cluster", "up", "--name", "cli", "--backend", "local", "--config", "cluster-node-timeout=2000", "--json")
+	if code != 0 {
+		t.Fatalf("up: exit %d\n%s", code, stderr)
+	}
+	t.Cleanup(func() { harness(t, state, "cluster", "down", "--name", "cli") })
+	if !strings.HasPrefix(stderr, "backend: local") {
+		t.Errorf("first line should name the backend: %q", stderr)
+	}
+	var st struct {
+		Name    string `json:"name"`
+		Backend string `json:"backend"`
+		Healthy bool   `json:"healthy"`
+		Nodes   []struct {
+			ID       string   `json:"id"`
+			Addr     string   `json:"addr"`
+			Role     string   `json:"role"`
+			MasterID string   `json:"master_id"`
+			Slots    [][2]int `json:"slots"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("up --json: %v\n%s", err, out)
+	}
+	if st.Name != "cli" || st.Backend != "local" || !st.Healthy || len(st.Nodes) != 6 {
+		t.Fatalf("up --json: %+v", st)
+	}
+	masters, slots := 0, 0
+	for _, n := range st.Nodes {
+		switch n.Role {
+		case "master":
+			masters++
+			for _, r := range n.Slots {
+				slots += r[1] - r[0] + 1
+			}
+		case "replica":
+			if n.MasterID == "" {
+				t.Errorf("replica %s without master_id", n.Addr)
+			}
+		default:
+			t.Errorf("node %s role %q", n.Addr, n.Role)
+		}
+	}
+	if masters != 3 || slots != 16384 {
+		t.Errorf("%d masters own %d slots", masters, slots)
+	}
+	if code, out, stderr := harness(t, state, "cluster", "check", "--name", "cli"); code != 0 || !strings.Contains(out, "[OK]") {
+		t.Errorf("check: exit %d %q %q", code, out, stderr)
+	}
+	if code, out, _ := harness(t, state, "cluster", "check", "--addr", st.Nodes[0].Addr, "--json"); code != 0 || !strings.Contains(out, `"healthy": true`) {
+		t.Errorf("check --addr: exit %d %q", code, out)
+	}
+	if code, out, _ := harness(t, state, "cluster", "status", "--name", "cli"); code != 0 || !strings.Contains(out, "cluster_state:ok") || strings.Count(out, "replica") < 3 {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	if code, out, _ := harness(t, state, "cluster", "list"); code != 0 || !strings.Contains(out, "cli") {
+		t.Errorf("list: exit %d %q", code, out)
+	}
+	// Expecting more replicas than there are is a problem check reports (exit 1).
+	if code, out, _ := harness(t, state, "cluster", "check", "--name", "cli", "--replicas", "2"); code != exitInvalid || !strings.Contains(out, "1 of 2 replicas") {
+		t.Errorf("check --replicas 2: exit %d %q", code, out)
+	}
+	if code, out, stderr := harness(t, state, "cluster", "down", "--name", "cli"); code != 0 || !strings.Contains(out, "removed") {
+		t.Fatalf("down: exit %d %q %q", code, out, stderr)
+	}
+	for _, n := range st.Nodes {
+		if code, _, _ := harness(t, state, "cluster", "check", "--addr", n.Addr); code != exitHarness {
+			t.Errorf("node %s still answers after down", n.Addr)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietLogger{})
+	os.Exit(m.Run())
+}
