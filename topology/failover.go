@@ -56,7 +56,7 @@ func (a *Admin) Failover(ctx context.Context, addrs []string, replicaID string, 
 		timeout = 30 * time.Second
 	}
 	s := a.Snapshot(ctx, addrs)
-	n, err := resolveNode(s, replicaID)
+	n, err := s.Resolve(replicaID)
 	if err != nil {
 		return 0, fmt.Errorf("failover: %w", err)
 	}

@@ -35,7 +35,7 @@ func (a *Admin) AddNode(ctx context.Context, addrs []string, newAddr, replicaOfI
 	}
 	var master NodeInfo
 	if replicaOfID != "" {
-		if master, err = resolveNode(s, replicaOfID); err != nil {
+		if master, err = s.Resolve(replicaOfID); err != nil {
 			return id, fmt.Errorf("add node %s: replica of: %w", newAddr, err)
 		}
 		if !master.IsMaster() || master.Failed(false) {
@@ -198,7 +198,7 @@ func (a *Admin) RemoveNode(ctx context.Context, addrs []string, id string) error
 	ctx, cancel := context.WithTimeout(ctx, membershipWait)
 	defer cancel()
 	s := a.Snapshot(ctx, addrs)
-	n, err := resolveNode(s, id)
+	n, err := s.Resolve(id)
 	if err != nil {
 		return fmt.Errorf("remove node: %w", err)
 	}

@@ -187,7 +187,7 @@ func (a *Admin) Rebalance(ctx context.Context, addrs []string, opts RebalanceOpt
 	}
 	weights := map[string]float64{}
 	for ref, w := range opts.Weights {
-		n, err := resolveNode(s, ref)
+		n, err := s.Resolve(ref)
 		if err != nil {
 			return res, fmt.Errorf("rebalance: weight %s=%v: %w", ref, w, err)
 		}
@@ -229,6 +229,9 @@ func (a *Admin) Rebalance(ctx context.Context, addrs []string, opts RebalanceOpt
 	m := a.newMigrator(ReshardOptions{Pipeline: opts.Pipeline, Timeout: opts.Timeout, Replace: opts.Replace, Hook: opts.Hook, Warn: opts.Warn})
 	defer m.close()
 	done := func(err error) (RebalanceResult, error) {
+		if err == nil && res.Slots > 0 {
+			m.settle(ctx, a, addrs)
+		}
 		res.Warnings, res.Duration = m.warnings, time.Since(start)
 		return res, err
 	}

@@ -139,6 +139,9 @@ func (a *Admin) Reshard(ctx context.Context, addrs []string, fromID, toID string
 	others := otherMasters(s, from.ID, to.ID)
 	var moved []int
 	done := func(err error) (ReshardResult, error) {
+		if err == nil && len(moved) > 0 {
+			m.settle(ctx, a, addrs)
+		}
 		res.Slots, res.Moved = len(moved), Ranges(moved)
 		res.Warnings, res.Duration = m.warnings, time.Since(start)
 		if err != nil {
@@ -155,6 +158,29 @@ func (a *Admin) Reshard(ctx context.Context, addrs []string, fromID, toID string
 		moved = append(moved, slot)
 	}
 	return done(nil)
+}
+
+// settleWithin bounds waiting, after slots moved, until every node's view
+// agrees: replicas and far masters learn owners by gossip, and an operator
+// who runs check right after a reshard should not see a disagreement.
+const settleWithin = 10 * time.Second
+
+// settle waits until no reachable node disagrees with the majority on slot
+// owners; a timeout becomes a warning, not an error: the move itself is done.
+func (m *migrator) settle(ctx context.Context, a *Admin, addrs []string) {
+	wctx, cancel := context.WithTimeout(ctx, settleWithin)
+	defer cancel()
+	err := poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
+		for _, p := range a.Snapshot(wctx, addrs).Problems(Expect{}) {
+			if p.Kind == "disagree" {
+				return false, p.Detail, nil
+			}
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		m.warn("nodes still disagree on slot owners after %s: %v", settleWithin, err)
+	}
 }
 
 // MigrateSlot moves one slot from one master to another with the migration
@@ -184,10 +210,10 @@ func (a *Admin) MigrateSlot(ctx context.Context, addrs []string, slot int, fromI
 // movePair resolves and checks the source and target of a migration. Both
 // come from their own views, which must be reachable.
 func movePair(s *Snapshot, fromRef, toRef string) (from, to NodeInfo, err error) {
-	if from, err = resolveNode(s, fromRef); err != nil {
+	if from, err = s.Resolve(fromRef); err != nil {
 		return from, to, fmt.Errorf("source: %w", err)
 	}
-	if to, err = resolveNode(s, toRef); err != nil {
+	if to, err = s.Resolve(toRef); err != nil {
 		return from, to, fmt.Errorf("target: %w", err)
 	}
 	if from.ID == to.ID {
@@ -217,8 +243,8 @@ func masterSelf(s *Snapshot, what string, n NodeInfo) (NodeInfo, error) {
 	return self, nil
 }
 
-// resolveNode finds a member by full id, address, or unique id prefix.
-func resolveNode(s *Snapshot, ref string) (NodeInfo, error) {
+// Resolve finds a member by full id, address, or unique id prefix.
+func (s *Snapshot) Resolve(ref string) (NodeInfo, error) {
 	if ref == "" {
 		return NodeInfo{}, errors.New("no node id given")
 	}

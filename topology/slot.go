@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -79,8 +80,8 @@ func (r SlotRange) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads the pair [start, end].
 func (r *SlotRange) UnmarshalJSON(b []byte) error {
-	var p [2]int
-	if _, err := fmt.Sscanf(strings.ReplaceAll(string(b), " ", ""), "[%d,%d]", &p[0], &p[1]); err != nil {
+	var p []int
+	if err := json.Unmarshal(b, &p); err != nil || len(p) != 2 {
 		return fmt.Errorf("slot range %s: want [start,end]", b)
 	}
 	r.Start, r.End = p[0], p[1]

@@ -134,6 +134,10 @@ func TestRanges(t *testing.T) {
 	if string(b) != "[[1,3],[5,5],[7,7],[9,10]]" {
 		t.Errorf("JSON: %s", b)
 	}
+	var one SlotRange
+	if err := json.Unmarshal([]byte("[\n  1,\n  3\n]"), &one); err != nil || one != (SlotRange{1, 3}) {
+		t.Errorf("indented JSON: %v %v", one, err)
+	}
 	var back []SlotRange
 	if err := json.Unmarshal(b, &back); err != nil || len(back) != 4 || back[3] != (SlotRange{9, 10}) {
 		t.Errorf("JSON round trip: %v %v", back, err)

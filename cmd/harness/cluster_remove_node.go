@@ -27,12 +27,11 @@ func clusterRemoveNodeCommand() *cli.Command {
 			}
 			defer t.close()
 			snap := t.snapshot(c.Context)
-			var addr string
-			for _, m := range snap.Members() {
-				if m.ID == c.String("node") || len(c.String("node")) >= 4 && len(m.ID) > len(c.String("node")) && m.ID[:len(c.String("node"))] == c.String("node") {
-					addr = m.Addr
-				}
+			node, err := snap.Resolve(c.String("node"))
+			if err != nil {
+				return withCode(exitHarness, fmt.Errorf("remove-node: %w", err))
 			}
+			addr := node.Addr
 			if err := t.admin.RemoveNode(c.Context, snap.Addrs(), c.String("node")); err != nil {
 				return withCode(exitHarness, fmt.Errorf("remove-node: %w", err))
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis-harness/harness/topology"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -133,6 +134,46 @@ func TestLocalClusterLifecycle(t *testing.T) {
 	if code, out, _ := harness(t, state, "cluster", "check", "--name", "cli", "--replicas", "2"); code != exitInvalid || !strings.Contains(out, "1 of 2 replicas") {
 		t.Errorf("check --replicas 2: exit %d %q", code, out)
 	}
+	// The operations, through the CLI, each verified by check and status.
+	var masters3, replicas3 []string
+	for _, n := range st.Nodes {
+		if n.Role == "master" {
+			masters3 = append(masters3, n.ID)
+		} else {
+			replicas3 = append(replicas3, n.ID)
+		}
+	}
+	mustRun := func(want string, args ...string) string {
+		t.Helper()
+		code, out, stderr := harness(t, state, args...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("%v: exit %d, want %q in\n%s%s", args, code, want, out, stderr)
+		}
+		return out
+	}
+	healthy := func() {
+		t.Helper()
+		mustRun("[OK]", "cluster", "check", "--name", "cli")
+	}
+	mustRun("moved 10 slots", "cluster", "reshard", "--name", "cli", "--from", masters3[0], "--to", masters3[1], "--slots", "10")
+	healthy()
+	mustRun("moved 5 slots", "cluster", "reshard", "--addr", st.Nodes[0].Addr, "--from", masters3[1], "--to", masters3[2], "--slots", "5")
+	healthy()
+	mustRun(">>>", "cluster", "rebalance", "--name", "cli", "--threshold", "0.1")
+	healthy()
+	mustRun("nothing to fix", "cluster", "fix", "--name", "cli")
+	mustRun("is master in every node's view", "cluster", "failover", "--name", "cli", "--node", replicas3[0], "--mode", "takeover")
+	healthy()
+	out = mustRun(`"id"`, "cluster", "add-node", "--name", "cli", "--replica-of", masters3[2][:10], "--json")
+	var added struct{ ID, Addr string }
+	if err := json.Unmarshal([]byte(out), &added); err != nil || added.ID == "" {
+		t.Fatalf("add-node --json: %v %q", err, out)
+	}
+	if code, _, stderr := harness(t, state, "cluster", "remove-node", "--name", "cli", "--node", masters3[2]); code != exitHarness || !strings.Contains(stderr, "move them first") {
+		t.Errorf("remove-node of a master with slots: exit %d %q", code, stderr)
+	}
+	mustRun("stopped and its data removed", "cluster", "remove-node", "--name", "cli", "--node", added.ID)
+	healthy()
 	if code, out, stderr := harness(t, state, "cluster", "down", "--name", "cli"); code != 0 || !strings.Contains(out, "removed") {
 		t.Fatalf("down: exit %d %q %q", code, out, stderr)
 	}
@@ -146,4 +187,79 @@ func TestLocalClusterLifecycle(t *testing.T) {
 func TestMain(m *testing.M) {
 	redis.SetLogger(quietLogger{})
 	os.Exit(m.Run())
+}
+
+// TestThirdPartyClientsAgree brings up a cluster on each backend and has
+// redis-cli --cluster check, redis-cli -c and redis-benchmark --cluster use
+// it; down must leave no process, container or network behind.
+func TestThirdPartyClientsAgree(t *testing.T) {
+	cliPath, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("skipping: redis-cli not installed (apt-get install redis-tools)")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("skipping: redis-server not installed (apt-get install redis-server)")
+	}
+	for _, backend := range []string{"local", "docker"} {
+		t.Run(backend, func(t *testing.T) {
+			if backend == "docker" {
+				if err := topology.DockerAvailable(context.Background()); err != nil {
+					t.Skipf("skipping: %v", err)
+				}
+			}
+			state := t.TempDir()
+			name := "tp-" + backend
+			code, out, stderr := harness(t, state, "cluster", "up", "--name", name, "--backend", backend, "--json")
+			if code != 0 {
+				t.Fatalf("up: exit %d\n%s", code, stderr)
+			}
+			t.Cleanup(func() { harness(t, state, "cluster", "down", "--name", name) })
+			var st topology.Status
+			if err := json.Unmarshal([]byte(out), &st); err != nil || !st.Healthy {
+				t.Fatalf("up --json: %v %s", err, out)
+			}
+			host, port, _ := strings.Cut(st.Nodes[0].Addr, ":")
+			run := func(args ...string) string {
+				t.Helper()
+				b, err := exec.Command(cliPath, args...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("redis-cli %v: %v\n%s", args, err, b)
+				}
+				return string(b)
+			}
+			if out := run("--cluster", "check", st.Nodes[0].Addr); !strings.Contains(out, "[OK] All 16384 slots covered.") || strings.Contains(out, "[WARNING]") {
+				t.Errorf("redis-cli --cluster check:\n%s", out)
+			}
+			for i := 0; i < 20; i++ {
+				k := "tp:" + strings.Repeat("x", i)
+				run("-c", "-h", host, "-p", port, "set", k, k)
+				if got := strings.TrimSpace(run("-c", "-h", host, "-p", port, "get", k)); got != k {
+					t.Errorf("redis-cli -c get %s = %q", k, got)
+				}
+			}
+			if bench, err := exec.LookPath("redis-benchmark"); err == nil {
+				b, err := exec.Command(bench, "--cluster", "-h", host, "-p", port, "-t", "set,get", "-n", "2000", "-c", "4", "-q").CombinedOutput()
+				if err != nil || !strings.Contains(string(b), "requests per second") {
+					t.Errorf("redis-benchmark --cluster: %v\n%s", err, b)
+				}
+			}
+			if code, _, stderr := harness(t, state, "cluster", "down", "--name", name); code != 0 {
+				t.Fatalf("down: exit %d %s", code, stderr)
+			}
+			for _, n := range st.Nodes {
+				if err := exec.Command(cliPath, "-h", strings.Split(n.Addr, ":")[0], "-p", port, "ping").Run(); err == nil {
+					if out, _ := exec.Command(cliPath, "-h", strings.Split(n.Addr, ":")[0], "-p", port, "ping").Output(); strings.Contains(string(out), "PONG") {
+						t.Errorf("node %s still answers after down", n.Addr)
+					}
+				}
+			}
+			if backend == "docker" {
+				out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label=io.redis-harness.cluster="+name).Output()
+				nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=io.redis-harness.cluster="+name).Output()
+				if len(strings.TrimSpace(string(out)+string(nets))) > 0 {
+					t.Errorf("down left containers %q / networks %q", out, nets)
+				}
+			}
+		})
+	}
 }
