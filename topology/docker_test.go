@@ -140,6 +140,9 @@ func dockerTestBackend(t *testing.T) *Docker {
 	if err := DockerAvailable(ctx); err != nil {
 		t.Skipf("docker integration test skipped: %v", err)
 	}
+	if _, err := DefaultImage(); err != nil {
+		t.Skipf("docker integration test skipped: the node image is built from this machine's redis-server: %v", err)
+	}
 	d, err := NewDocker(ctx, Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("DockerAvailable said yes, NewDocker said: %v", err)

@@ -40,7 +40,7 @@ func clusterCheckCommand() *cli.Command {
 					return err
 				}
 			} else if len(probs) == 0 {
-				fmt.Fprintf(c.App.Writer, "[OK] %d nodes agree: all 16384 slots covered, no open slots, every master has %d replicas with links up\n", len(snap.Views), t.expect.Replicas)
+				fmt.Fprintf(c.App.Writer, "[OK] %d nodes agree: all 16384 slots covered, no open slots, %d replica(s) per master, links up\n", len(snap.Views), t.expect.Replicas)
 			} else {
 				fmt.Fprintf(c.App.Writer, "[ERR] %d problems:%s\n", len(probs), topology.ProblemsText(probs, len(probs)))
 			}

@@ -74,7 +74,7 @@ func clusterUp(c *cli.Context, o upOptions) error {
 		fmt.Fprintf(c.App.ErrWriter, "warning: --replicas %d is below the production minimum of 3 masters + 3 replicas: a master that fails loses its slots\n", o.spec.Replicas)
 	}
 	start := time.Now()
-	fmt.Fprintf(out, "starting %d nodes (%d masters × %d replicas)…\n", o.spec.Nodes(), o.spec.Masters, o.spec.Replicas)
+	fmt.Fprintf(out, "starting %d nodes (%d masters, %d replica(s) each)…\n", o.spec.Nodes(), o.spec.Masters, o.spec.Replicas)
 	cl, err := b.Up(ctx, o.spec)
 	if err != nil {
 		return withCode(exitHarness, fmt.Errorf("cluster up %s: %w", o.spec.Name, err))
