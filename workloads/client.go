@@ -1,0 +1,347 @@
+package workloads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/checker/history"
+)
+
+// maxRedirects is go-redis's budget of re-routes inside one attempt: MOVED
+// and ASK hops, and re-routes after READONLY (a write that reached a demoted
+// master). Past it the attempt ends with the last redirect, which Classify
+// calls fail, and RetryPolicy decides whether to try again.
+const maxRedirects = 3
+
+// client executes calls through one go-redis ClusterClient and knows, for
+// every op, each attempt a node saw: the node, the redirects, and whether an
+// attempt may have been executed without a reply.
+type client struct {
+	cc      *redis.ClusterClient
+	retry   RetryPolicy
+	retryOn map[string]bool
+}
+
+// newClient makes the cluster client. go-redis never retries our commands
+// itself: the node clients have MaxRetries -1 and every command says
+// NoRetry, so go-redis only follows redirects (MOVED, ASK) and re-routes
+// refusals (READONLY), which prove the earlier attempt was not executed.
+// Every other retry is ours (RetryPolicy), so we know what happened.
+func newClient(cfg Config, addrs []string) *client {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                  addrs,
+		MaxRedirects:           maxRedirects,
+		MaxRetries:             -1,
+		MinRetryBackoff:        cfg.Retry.MinBackoff,
+		MaxRetryBackoff:        cfg.Retry.MaxBackoff,
+		DialTimeout:            cfg.OpTimeout,
+		DialerRetries:          1,
+		ReadTimeout:            cfg.OpTimeout,
+		WriteTimeout:           cfg.OpTimeout,
+		PoolSize:               cfg.Concurrency + 2,
+		PoolTimeout:            cfg.OpTimeout,
+		Protocol:               2,
+		DisableIdentity:        true,
+		DisableRoutingPolicies: true, // a multi-key command goes to Redis as it is, never split per slot
+	})
+	cc.OnNewNode(func(n *redis.Client) { n.AddHook(nodeHook{addr: n.Options().Addr}) })
+	on := map[string]bool{}
+	for _, k := range cfg.Retry.RetryOn {
+		on[k] = true
+	}
+	return &client{cc: cc, retry: cfg.Retry, retryOn: on}
+}
+
+func (c *client) close() error { return c.cc.Close() }
+
+// tracker follows one op through its attempts, as the node hooks see them.
+type tracker struct {
+	mu        sync.Mutex
+	tx        bool
+	attempts  int    // attempts that reached a node client
+	redirects int    // MOVED/ASK hops
+	node      string // the node of the last attempt
+	maybe     string // the first error after which an attempt may have been executed
+	inCall    int    // attempts in the current go-redis call
+}
+
+// observe is one attempt at addr that ended with err.
+func (t *tracker) observe(addr string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.tx:
+		// go-redis keeps the MOVED/ASK of a transaction's queued commands
+		// to itself; within one call it moves to another node only for
+		// them, so a change of node is a redirect.
+		if t.inCall > 0 && addr != t.node {
+			t.redirects++
+		}
+	case isRedirect(err):
+		t.redirects++
+	}
+	t.attempts++
+	t.inCall++
+	t.node = addr
+	if t.maybe == "" && Classify(err, true).Type == history.Info {
+		t.maybe = err.Error()
+	}
+}
+
+func (t *tracker) newCall() {
+	t.mu.Lock()
+	t.inCall = 0
+	t.mu.Unlock()
+}
+
+// opCmd is a command of ours: go-redis must not retry it, and the hooks
+// find its tracker through it.
+type opCmd struct {
+	*redis.Cmd
+	t *tracker
+}
+
+// NoRetry keeps go-redis from sending the command again after an error
+// that leaves unknown whether it was executed.
+func (c *opCmd) NoRetry() bool { return true }
+
+func newOpCmd(ctx context.Context, t *tracker, args []any) *opCmd {
+	cmd := redis.NewCmd(ctx, args...)
+	if args[0] == "eval" {
+		cmd.SetFirstKeyPos(3)
+	} else {
+		cmd.SetFirstKeyPos(1)
+	}
+	return &opCmd{Cmd: cmd, t: t}
+}
+
+// nodeHook sits on every node's client and reports each attempt of our
+// commands to their trackers: the only place that sees which node served a
+// command and which replies were redirects.
+type nodeHook struct{ addr string }
+
+func (h nodeHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h nodeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if oc, ok := cmd.(*opCmd); ok {
+			oc.t.observe(h.addr, err)
+		}
+		return err
+	}
+}
+
+func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		// The transport error, if any, concerns every command of the batch.
+		var transport error
+		var rerr redis.Error
+		if err != nil && !errors.As(err, &rerr) {
+			transport = err
+		}
+		// Commands of one op (a transaction) are adjacent: report each op once.
+		var t *tracker
+		var terr error
+		flush := func() {
+			if t != nil {
+				if terr == nil {
+					terr = transport
+				}
+				t.observe(h.addr, terr)
+			}
+		}
+		for _, c := range cmds {
+			oc, ok := c.(*opCmd)
+			if !ok {
+				continue
+			}
+			if oc.t != t {
+				flush()
+				t, terr = oc.t, nil
+			}
+			if e := oc.Err(); e != nil && terr == nil && !errors.Is(e, redis.Nil) {
+				terr = e
+			}
+		}
+		flush()
+		return err
+	}
+}
+
+// result is a call's completion.
+type result struct {
+	typ       history.Type
+	kind      string // of the last attempt's error, "" if none
+	value     any
+	err       string
+	node      string
+	redirects int
+}
+
+// attemptCtx is the context of an op's attempts. It does not end with the
+// run's context: an op under way when the run ends finishes (or times out)
+// and is recorded as what it was, not as canceled. It has no deadline
+// either: go-redis's timeouts (DialTimeout, PoolTimeout, WriteTimeout,
+// ReadTimeout, all OpTimeout) bound each wait of an attempt: a context
+// deadline's timer cost about a tenth of the client's CPU per op.
+func attemptCtx(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
+}
+
+// do runs one call, retrying as the policy says, and classifies it.
+func (c *client) do(ctx context.Context, cl *call) result {
+	t := &tracker{tx: cl.tx}
+	actx := attemptCtx(ctx)
+	var replies []*redis.Cmd
+	var err error
+	for attempt := 0; ; attempt++ {
+		replies, err = c.attempt(actx, cl, t)
+		if !c.again(ctx, attempt, Classify(err, cl.mutates)) {
+			break
+		}
+	}
+	return finish(cl, t, replies, err)
+}
+
+func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.Cmd, error) {
+	t.newCall()
+	replies := make([]*redis.Cmd, len(cl.cmds))
+	if !cl.tx {
+		oc := newOpCmd(actx, t, cl.cmds[0])
+		replies[0] = oc.Cmd
+		return replies, c.cc.Process(actx, oc)
+	}
+	pipe := c.cc.TxPipeline()
+	for i, args := range cl.cmds {
+		oc := newOpCmd(actx, t, args)
+		replies[i] = oc.Cmd
+		_ = pipe.Process(actx, oc) // queued; errors come from Exec
+	}
+	_, err := pipe.Exec(actx)
+	return replies, err
+}
+
+// again decides whether to retry after attempt (0-based) ended with o, and
+// waits the backoff. It is false when the run's context ends meanwhile.
+func (c *client) again(ctx context.Context, attempt int, o Outcome) bool {
+	if o.Type == history.OK || attempt >= c.retry.MaxRetries || !c.retryOn[o.Kind] {
+		return false
+	}
+	return sleep(ctx, backoff(c.retry, attempt)) == nil
+}
+
+// doBatch runs single-command calls in go-redis pipelines: the first
+// attempt sends them all in one; retries send, together, those whose error
+// the policy retries.
+func (c *client) doBatch(ctx context.Context, calls []*call) []result {
+	ts := make([]*tracker, len(calls))
+	replies := make([]*redis.Cmd, len(calls))
+	errs := make([]error, len(calls))
+	pending := make([]int, len(calls))
+	for i := range calls {
+		ts[i] = &tracker{}
+		pending[i] = i
+	}
+	actx := attemptCtx(ctx)
+	for attempt := 0; len(pending) > 0; attempt++ {
+		pipe := c.cc.Pipeline()
+		ocs := make([]*opCmd, len(pending))
+		for j, i := range pending {
+			ts[i].newCall()
+			ocs[j] = newOpCmd(actx, ts[i], calls[i].cmds[0])
+			_ = pipe.Process(actx, ocs[j])
+		}
+		_, _ = pipe.Exec(actx) // each command carries its own error
+		var retry []int
+		var o Outcome
+		for j, i := range pending {
+			replies[i], errs[i] = ocs[j].Cmd, ocs[j].Err()
+			if oi := Classify(errs[i], calls[i].mutates); oi.Type != history.OK && attempt < c.retry.MaxRetries && c.retryOn[oi.Kind] {
+				retry, o = append(retry, i), oi
+			}
+		}
+		if len(retry) == 0 || !c.again(ctx, attempt, o) {
+			break
+		}
+		pending = retry
+	}
+	out := make([]result, len(calls))
+	for i, cl := range calls {
+		out[i] = finish(cl, ts[i], []*redis.Cmd{replies[i]}, errs[i])
+	}
+	return out
+}
+
+// finish turns the last attempt's outcome and what the tracker saw into
+// the completion.
+func finish(cl *call, t *tracker, replies []*redis.Cmd, err error) result {
+	t.mu.Lock()
+	res := result{node: t.node, redirects: t.redirects, value: cl.value}
+	maybe, attempts := t.maybe, t.attempts
+	t.mu.Unlock()
+	o := Classify(err, cl.mutates)
+	res.kind = o.Kind
+	switch {
+	case cl.mutates && maybe != "" && o.Type != history.Info:
+		// An earlier attempt may have been executed, at any time: even a
+		// later success or refusal says nothing certain about it.
+		res.typ = history.Info
+		res.err = fmt.Sprintf("%s; retried after: %s", errText(err), maybe)
+	case o.Type == history.OK:
+		res.typ = history.OK
+		if cl.result != nil {
+			v, fail := cl.result(replies)
+			if fail != "" {
+				res.typ, res.err = history.Fail, fail
+			} else {
+				res.value = v
+			}
+		}
+	case o.Type == history.Info && attempts == 0:
+		// No node client ever got the command (the slot map could not be
+		// loaded, or the deadline passed first): it was not sent.
+		res.typ, res.err = history.Fail, err.Error()
+	default:
+		res.typ, res.err = o.Type, err.Error()
+	}
+	return res
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+// backoff is the wait before retry attempt+1: MinBackoff doubled per
+// attempt, at most MaxBackoff.
+func backoff(p RetryPolicy, attempt int) time.Duration {
+	d := p.MinBackoff
+	for i := 0; i < attempt && d < p.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, p.MaxBackoff)
+}
+
+// sleep waits d on a timer, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
