@@ -1,6 +1,16 @@
-// Package checker will own the checkers over a history and topology samples:
-// linearizable (porcupine), set, counter, list-append, multikey, slots, stats.
-// A verdict is a value (true, false, "unknown") with the evidence.
+// Package checker owns the checkers over a history and topology samples:
+// linearizable (porcupine, per key), set, counter, list-append, multikey,
+// slots and stats; Check composes their verdicts into results.json and Load
+// reads a run directory back, so that a stored run can be judged again.
+//
+// A verdict is a value (true, false, "unknown") with its evidence, never an
+// error. Soundness comes first: a checker reports an anomaly only when the
+// history proves it under Jepsen's semantics (ok happened, fail did not,
+// info may have happened at any time after its invocation), and says
+// unknown, with the reason, when it cannot decide.
+//
+// A checker finds its ops in a mixed history by their key's hash tag,
+// {<workload>:<n>} (see WorkloadOf), or takes every op with Options.Only.
 //
 // It may import checker/history and topology's types; never workloads or
 // nemesis, so that a stored run can be judged with nothing else running.

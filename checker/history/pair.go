@@ -19,7 +19,7 @@ func (o Operation) Type() Type { return o.Complete.Type }
 // record: the history breaks the contract.
 func Pair(ops []Op) ([]Operation, error) {
 	open := map[int]int{} // process → index in out
-	var out []Operation
+	out := make([]Operation, 0, len(ops)/2+1)
 	for _, op := range ops {
 		if !op.IsClient() {
 			continue

@@ -1,0 +1,285 @@
+package checker
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/redis-harness/harness/checker/history"
+)
+
+// MaxListed caps every list of evidence in a result (lost elements, torn
+// reads, violating reads…); the counts beside the lists stay exact.
+const MaxListed = 100
+
+// WorkloadOf is the workload a client key belongs to: the part before ':'
+// inside its first hash tag ("{list-append:7}" → "list-append",
+// "{multikey:4}:a" → "multikey"), or "" for a key with no hash tag.
+func WorkloadOf(key string) string {
+	tag, ok := hashTag(key)
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexByte(tag, ':'); i >= 0 {
+		return tag[:i]
+	}
+	return tag
+}
+
+// hashTag is the text inside key's first non-empty {…}, as Redis Cluster
+// reads it.
+func hashTag(key string) (string, bool) {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return "", false
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return "", false
+	}
+	return key[open+1 : open+1+end], true
+}
+
+// selector picks a checker's ops out of a mixed history by their key's
+// workload; with only set, every client op is that workload whatever its key.
+type selector struct {
+	workloads map[string]bool
+	only      string
+}
+
+func newSelector(workloads []string, only string) selector {
+	s := selector{workloads: map[string]bool{}, only: only}
+	for _, w := range workloads {
+		s.workloads[w] = true
+	}
+	return s
+}
+
+func (s selector) match(key string) bool {
+	if s.only != "" {
+		return s.workloads[s.only]
+	}
+	return s.workloads[WorkloadOf(key)]
+}
+
+// OpRef names one operation of the history in a result: enough to find both
+// of its records in history.jsonl and to read it without the file.
+type OpRef struct {
+	// Index is the invoke record's index; Complete the completion's, or -1
+	// when the op never completed.
+	Index    int64        `json:"index"`
+	Complete int64        `json:"complete_index"`
+	Process  int          `json:"process"`
+	Type     history.Type `json:"type"`
+	F        string       `json:"f"`
+	Key      string       `json:"key,omitempty"`
+	// Value is what the op read or wrote: the completion's value when it has
+	// one, the invocation's otherwise.
+	Value any    `json:"value"`
+	Error string `json:"error,omitempty"`
+	Node  string `json:"node,omitempty"`
+	// Time and End are the invoke and completion times (ns since the run
+	// started); End is -1 when the op never completed.
+	Time int64 `json:"time"`
+	End  int64 `json:"end"`
+}
+
+// Ref describes o for a result.
+func Ref(o history.Operation) OpRef {
+	v := o.Invoke.Value
+	if o.Type() == history.OK && (!isWrite(o.Invoke.F) || o.Invoke.F == "txn") {
+		v = o.Complete.Value // what was read
+	}
+	return OpRef{
+		Index:    o.Invoke.Index,
+		Complete: o.Complete.Index,
+		Process:  o.Invoke.Process,
+		Type:     o.Type(),
+		F:        o.Invoke.F,
+		Key:      o.Invoke.Key,
+		Value:    v,
+		Error:    o.Complete.Error,
+		Node:     o.Complete.Node,
+		Time:     o.Invoke.Time,
+		End:      end(o),
+	}
+}
+
+func isWrite(f string) bool {
+	switch f {
+	case "write", "cas", "put", "append", "add", "incr", "mset", "txn":
+		return true
+	}
+	return false
+}
+
+// end is o's completion time, -1 when it never completed.
+func end(o history.Operation) int64 {
+	if o.Complete.Index < 0 && o.Complete.Time < 0 {
+		return -1
+	}
+	return o.Complete.Time
+}
+
+// returnTime is when o's effect is known to be over: its completion, or
+// never (math.MaxInt64) for info, since an op of unknown outcome may take
+// effect at any time after its invocation.
+func returnTime(o history.Operation) int64 {
+	if o.Type() == history.Info || o.Complete.Time < 0 {
+		return math.MaxInt64
+	}
+	return o.Complete.Time
+}
+
+// canon is the identity of a JSON value: equal values (1 and 1.0 included)
+// get equal strings, and values of different types never collide.
+func canon(v any) string {
+	if n, ok := history.Int(v); ok {
+		return strconv.FormatInt(n, 10)
+	}
+	switch t := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(t)
+	case bool:
+		return strconv.FormatBool(t)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "?"
+	}
+	return string(b)
+}
+
+// capped appends x to list unless list is full.
+func capped[T any](list []T, x T) []T {
+	if len(list) >= MaxListed {
+		return list
+	}
+	return append(list, x)
+}
+
+func sortedStrings(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// joinReasons joins the reasons a checker could not decide.
+func joinReasons(rs []string) string {
+	if len(rs) > 5 {
+		rs = append(rs[:5:5], strconv.Itoa(len(rs)-5)+" more")
+	}
+	return strings.Join(rs, "; ")
+}
+
+// redisCanon is the identity of a value as Redis stores it: everything is a
+// string there, so 7 and "7" are the same member or element. nil (a missing
+// key) stays apart from every string.
+func redisCanon(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "\x00nil"
+	case string:
+		return t
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case int:
+		return strconv.Itoa(t)
+	case float64:
+		if n, ok := history.Int(t); ok {
+			return strconv.FormatInt(n, 10)
+		}
+		return strconv.FormatFloat(t, 'f', -1, 64)
+	case bool:
+		if t {
+			return "1"
+		}
+		return "0"
+	}
+	return "\x00" + canon(v)
+}
+
+// asList reads a read's value as a list: null is the empty list (a missing
+// key).
+func asList(v any) ([]any, bool) {
+	switch t := v.(type) {
+	case nil:
+		return nil, true
+	case []any:
+		return t, true
+	}
+	return nil, false
+}
+
+// intValue reads v as an integer, from a number or a decimal string (what
+// Redis replies); null is 0, as INCRBY reads a missing key.
+func intValue(v any) (int64, bool) {
+	if v == nil {
+		return 0, true
+	}
+	if n, ok := history.Int(v); ok {
+		return n, true
+	}
+	if s, ok := v.(string); ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// groupByKey collects the indices (in Input.Operations) of the operations
+// sel picks, by key; keys come back sorted.
+func groupByKey(in *Input, sel selector) ([]string, map[string][]int) {
+	groups := map[string][]int{}
+	for i := range in.Operations {
+		k := in.Operations[i].Invoke.Key
+		if sel.match(k) {
+			groups[k] = append(groups[k], i)
+		}
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, groups
+}
+
+// lastRead is the ok op with f "read" invoked last among ops, or -1.
+func lastRead(all []history.Operation, ops []int) int {
+	best := -1
+	for _, i := range ops {
+		o := &all[i]
+		if o.Invoke.F != "read" || o.Type() != history.OK {
+			continue
+		}
+		if best < 0 || o.Invoke.Time >= all[best].Invoke.Time {
+			best = i
+		}
+	}
+	return best
+}
+
+// count is a number of anomalies of one kind, for a reason text.
+type count struct {
+	n    int
+	what string
+}
+
+// tally says the non-zero counts: "1 lost, 2 duplicated".
+func tally(cs ...count) string {
+	var parts []string
+	for _, c := range cs {
+		if c.n > 0 {
+			parts = append(parts, strconv.Itoa(c.n)+" "+c.what)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
