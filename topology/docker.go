@@ -65,6 +65,11 @@ type dockerAPI interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerRemove(ctx context.Context, containerID string, options container.RemoveOptions) error
 	ContainerLogs(ctx context.Context, containerID string, options container.LogsOptions) (io.ReadCloser, error)
+	// For the fault primitives (faults_docker.go).
+	ContainerInspect(ctx context.Context, containerID string) (container.InspectResponse, error)
+	ContainerKill(ctx context.Context, containerID, signal string) error
+	ContainerPause(ctx context.Context, containerID string) error
+	ContainerUnpause(ctx context.Context, containerID string) error
 	Close() error
 }
 

@@ -45,12 +45,12 @@ func (l *Local) Name() string { return "local" }
 
 // Up starts the spec's nodes. The record is saved before the first process
 // starts, so that down (or cleanup) finds a half-made cluster.
-func (l *Local) Up(ctx context.Context, spec Spec) (c *Cluster, err error) {
+func (l *Local) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
+	c := &Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
 	unlock, err := l.lock()
 	if err != nil {
 		return nil, err
@@ -262,12 +262,14 @@ func ours(pid int, n Node) bool {
 // stop kills the node's server (SIGKILL: its data is about to be removed or
 // it is meant to die) and waits until it is gone.
 func stop(ctx context.Context, n Node) error {
-	if !ours(n.PID, n) {
+	pid := nodePID(n) // not n.PID alone: a restarted node has a new pid
+	if pid == 0 {
 		return nil
 	}
-	if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill node %s (pid %d): %w", n.Name, n.PID, err)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill node %s (pid %d): %w", n.Name, pid, err)
 	}
+	n.PID = pid
 	return poll(ctx, 10*time.Millisecond, func() (bool, string, error) {
 		return !ours(n.PID, n) || zombie(n.PID), fmt.Sprintf("node %s (pid %d) still running", n.Name, n.PID), nil
 	})

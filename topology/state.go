@@ -37,9 +37,14 @@ func DefaultStateDir() string {
 // ErrNoCluster is returned by Load for a name the store does not know.
 var ErrNoCluster = errors.New("no such cluster")
 
-// ClusterDir is where the named cluster's files live.
+// ClusterDir is where the named cluster's files live, as an absolute path:
+// servers started there resolve their config and data dirs against it.
 func (s Store) ClusterDir(name string) string {
-	return filepath.Join(s.Dir, "clusters", name)
+	dir := filepath.Join(s.Dir, "clusters", name)
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 // Save writes c's record atomically.

@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		notFound = true
 		fmt.Fprintf(c.App.ErrWriter, "harness: no command %q (harness --help lists them)\n", name)
 	}
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if notFound {
 		return exitHarness
 	}
@@ -104,6 +104,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			clusterCommand(),
 			imageCommand(),
+			runCommand(),
+			checkCommand(),
+			scenariosCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageErr("%s: %v (see harness %s --help)", c.Command.FullName(), err, c.Command.FullName())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -261,5 +262,84 @@ func TestThirdPartyClientsAgree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunSmokeAndCheck runs the smoke scenario for real on the local
+// backend, then re-judges the run dir and a foreign copy of its history.
+func TestRunSmokeAndCheck(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("skipping: redis-server not installed (apt-get install redis-server)")
+	}
+	store := t.TempDir()
+	code, out, stderr := harness(t, t.TempDir(), "run", "smoke", "--backend", "local", "--time-limit", "4s", "--store", store, "--seed", "42")
+	if code != 0 || !strings.Contains(out, "smoke: valid") {
+		t.Fatalf("run smoke: exit %d\n%s\n%s", code, out, stderr)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(dir), "20") || !strings.HasSuffix(dir, "-42") || filepath.Base(filepath.Dir(dir)) != "smoke" {
+		t.Errorf("run dir %s: want store/smoke/<UTC time>-42", dir)
+	}
+	for _, f := range []string{"history.jsonl", "topology.jsonl", "scenario.yaml", "results.json", "junit.xml", "harness.log", "nodes/n1/redis.log"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("run dir lacks %s: %v", f, err)
+		}
+	}
+	var res struct {
+		Valid    any                        `json:"valid"`
+		Checkers map[string]json.RawMessage `json:"checkers"`
+		Stats    struct {
+			Ops       int     `json:"ops"`
+			OpsPerSec float64 `json:"ops_per_sec"`
+		} `json:"stats"`
+		Expected struct {
+			Met bool `json:"met"`
+		} `json:"expected"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Valid != true || res.Stats.Ops < 1000 || res.Stats.OpsPerSec <= 0 || !res.Expected.Met {
+		t.Errorf("results.json: valid %v, %d ops, %.0f ops/s, met %v", res.Valid, res.Stats.Ops, res.Stats.OpsPerSec, res.Expected.Met)
+	}
+	for _, c := range []string{"linearizable", "set", "multikey", "slots", "stats"} {
+		if _, ok := res.Checkers[c]; !ok {
+			t.Errorf("results.json lacks checker %s", c)
+		}
+	}
+	if code, out, stderr := harness(t, t.TempDir(), "check", dir); code != 0 || !strings.Contains(out, "valid") {
+		t.Errorf("check: exit %d %s %s", code, out, stderr)
+	}
+	// A foreign history: only history.jsonl, judged as one workload.
+	foreign := t.TempDir()
+	hist, _ := os.ReadFile(filepath.Join(dir, "history.jsonl"))
+	var lines []string
+	for _, l := range strings.Split(string(hist), "\n") {
+		if strings.Contains(l, `"{register:`) {
+			lines = append(lines, l)
+		}
+	}
+	os.WriteFile(filepath.Join(foreign, "history.jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	if code, _, stderr := harness(t, t.TempDir(), "check", foreign); code != exitHarness || !strings.Contains(stderr, "--workload") {
+		t.Errorf("check without scenario.yaml or --workload: exit %d %q", code, stderr)
+	}
+	if code, out, stderr := harness(t, t.TempDir(), "check", foreign, "--workload", "register"); code != 0 || !strings.Contains(out, "linearizable   valid") {
+		t.Errorf("check --workload register: exit %d %s %s", code, out, stderr)
+	}
+	// A stale read appended by hand must be caught.
+	stale := `{"index":999999,"time":999999999999,"process":777,"type":"invoke","f":"write","key":"{register:0}","value":123456}
+{"index":1000000,"time":999999999999,"process":777,"type":"ok","f":"write","key":"{register:0}","value":123456}
+{"index":1000001,"time":1000000000000,"process":778,"type":"invoke","f":"read","key":"{register:0}","value":null}
+{"index":1000002,"time":1000000000001,"process":778,"type":"ok","f":"read","key":"{register:0}","value":999999}
+`
+	f, _ := os.OpenFile(filepath.Join(foreign, "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(stale)
+	f.Close()
+	if code, out, _ := harness(t, t.TempDir(), "check", foreign, "--workload", "register"); code != exitInvalid || !strings.Contains(out, "linearizable   invalid") {
+		t.Errorf("check of a stale read: exit %d %s", code, out)
 	}
 }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/redis-harness/harness/scenarios"
+	"github.com/redis-harness/harness/workloads"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run scenarios: provision a cluster, drive workloads, record the history, check it",
+		Description: "Each run writes store/<scenario>/<UTC time>-<seed>/ (history.jsonl, topology.jsonl,\n" +
+			"scenario.yaml, results.json, junit.xml, nodes/*/redis.log, harness.log) and points\n" +
+			"store/latest at it. Exit: 0 valid (or the scenario's expectation met), 1 anomalies,\n" +
+			"2 unknown, 3 the harness could not do its job.",
+		UsageText: "harness run [SCENARIO|FILE …] [--backend auto|docker|local] [--addr HOST:PORT] [--time-limit 60s]\n" +
+			"   [--concurrency 10] [--seed N] [--store DIR] [--keep] [--workload W] [--test-count K]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "backend", Usage: "auto, docker or local (default: the scenario's, else auto)", EnvVars: []string{"HARNESS_BACKEND"}},
+			addrFlag,
+			&cli.DurationFlag{Name: "time-limit", Usage: "how long the clients run (default: the scenario's)"},
+			&cli.IntFlag{Name: "concurrency", Usage: "client workers (default: the scenario's)"},
+			&cli.Int64Flag{Name: "seed", Usage: "fix every random choice (default: the scenario's, else random; recorded in the run dir)"},
+			&cli.StringFlag{Name: "store", Usage: "where runs are stored", Value: "store", EnvVars: []string{"HARNESS_STORE"}},
+			&cli.BoolFlag{Name: "keep", Usage: "leave the cluster running after the run"},
+			&cli.StringFlag{Name: "workload", Usage: "replace the scenario's workloads with this one (" + joinNames(workloads.Names()) + ")"},
+			&cli.IntFlag{Name: "ops-per-key", Usage: "ops per key before moving to a fresh key (default: the scenario's, else 1000)"},
+			&cli.DurationFlag{Name: "check-timeout", Usage: "linearizability budget; past it the verdict is unknown"},
+			&cli.IntFlag{Name: "test-count", Usage: "run each scenario this many times", Value: 1},
+		},
+		Action: func(c *cli.Context) error {
+			names := c.Args().Slice()
+			if len(names) == 0 {
+				names = []string{"smoke"}
+			}
+			if c.Int("test-count") < 1 {
+				return usageErr("--test-count %d: want at least 1", c.Int("test-count"))
+			}
+			if w := c.String("workload"); w != "" && !contains(workloads.Names(), w) {
+				return usageErr("--workload %q: want one of %s", w, joinNames(workloads.Names()))
+			}
+			var list []*scenarios.Scenario
+			for _, n := range names {
+				s, err := scenarios.Load(n)
+				if err != nil {
+					return withCode(exitHarness, err)
+				}
+				if err := applyRunFlags(c, s); err != nil {
+					return err
+				}
+				list = append(list, s)
+			}
+			worst := exitValid
+			for _, s := range list {
+				for i := 0; i < c.Int("test-count"); i++ {
+					run := *s
+					code, err := runOne(c, &run)
+					if err != nil {
+						return err
+					}
+					if code > worst {
+						worst = code
+					}
+				}
+			}
+			if worst != exitValid {
+				return silentExit(worst)
+			}
+			return nil
+		},
+	}
+}
+
+// applyRunFlags overrides the scenario with the flags given, and validates the result.
+func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
+	if c.IsSet("time-limit") {
+		if c.Duration("time-limit") <= 0 {
+			return usageErr("--time-limit %s: want a positive duration, e.g. 60s", c.Duration("time-limit"))
+		}
+		s.TimeLimit = c.Duration("time-limit")
+	}
+	if c.IsSet("concurrency") {
+		if c.Int("concurrency") < 1 {
+			return usageErr("--concurrency %d: want at least 1", c.Int("concurrency"))
+		}
+		s.Client.Concurrency = c.Int("concurrency")
+	}
+	if c.IsSet("seed") {
+		s.Seed = c.Int64("seed")
+	}
+	if c.IsSet("ops-per-key") {
+		s.Client.OpsPerKey = c.Int("ops-per-key")
+	}
+	if c.IsSet("check-timeout") {
+		s.Check.Timeout = c.Duration("check-timeout")
+	}
+	if w := c.String("workload"); w != "" {
+		s.Client.Workloads = []workloads.Spec{{Name: w}}
+	}
+	if err := s.Validate(); err != nil {
+		return usageErr("scenario %s: %v", s.Name, err)
+	}
+	return nil
+}
+
+func runOne(c *cli.Context, s *scenarios.Scenario) (int, error) {
+	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
+	out, err := scenarios.Run(c.Context, s, scenarios.Options{
+		Backend: c.String("backend"), Addr: c.String("addr"), Store: c.String("store"),
+		Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty,
+	})
+	if err != nil {
+		if out != nil && out.Dir != "" {
+			return exitHarness, withCode(exitHarness, fmt.Errorf("run %s: %w (run dir %s)", s.Name, err, out.Dir))
+		}
+		return exitHarness, withCode(exitHarness, fmt.Errorf("run %s: %w", s.Name, err))
+	}
+	printOutcome(c, s.Name, out)
+	return out.Code, nil
+}
+
+// printOutcome says the verdict of each checker and whether the expectation held.
+func printOutcome(c *cli.Context, name string, out *scenarios.Outcome) {
+	w := c.App.Writer
+	rep := out.Report
+	for _, n := range rep.Names {
+		fmt.Fprintf(w, "  %-14s %s\n", n, rep.Checkers[n].Verdict())
+	}
+	if st := rep.Stats; st != nil {
+		fmt.Fprintf(w, "  %d ops: ok %d, fail %d, info %d; %.0f ops/s; %d redirects followed\n", st.Ops, st.OK, st.Fail, st.Info, st.OpsPerSec, st.Redirects)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warn)
+	}
+	verdict := rep.Valid.String()
+	switch {
+	case len(out.Expected.Checkers) > 0 && out.Expected.Met:
+		fmt.Fprintf(w, "%s: %s — as the scenario expects (%s)\n", name, verdict, out.Dir)
+	case out.Expected.Met:
+		fmt.Fprintf(w, "%s: %s (%s)\n", name, verdict, out.Dir)
+	default:
+		fmt.Fprintf(w, "%s: %s; expectation not met:\n", name, verdict)
+		for _, f := range out.Expected.Failures {
+			fmt.Fprintf(w, "  - %s\n", f)
+		}
+		fmt.Fprintf(w, "  run dir: %s\n", out.Dir)
+	}
+}
+
+func joinNames(n []string) string {
+	s := ""
+	for i, x := range n {
+		if i > 0 {
+			s += ", "
+		}
+		s += x
+	}
+	return s
+}

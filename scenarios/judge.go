@@ -1,0 +1,151 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/reports"
+	"github.com/redis-harness/harness/topology"
+)
+
+// Outcome is what a run (or a re-check) concluded.
+type Outcome struct {
+	Dir    string
+	Report *checker.Report
+	// Expected is what the scenario declared and whether it was met.
+	Expected Expectation
+	// Code is the exit code: 0 valid or expectation met, 1 anomalies, 2 unknown.
+	Code int
+}
+
+// Expectation is results.json's "expected": what each checker should
+// conclude (checkers not named must be valid) and what did not hold.
+type Expectation struct {
+	Checkers map[string]bool `json:"checkers"`
+	Met      bool            `json:"met"`
+	Failures []string        `json:"failures"`
+}
+
+// Judge checks the run dir's history with the checkers of s's workloads
+// (every client op counted as workload only, when only is set), writes
+// results.json and junit.xml, and says whether s's expectation was met.
+func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome, error) {
+	in, err := checker.Load(dir)
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	in.Expect = topology.Expect{Replicas: s.Cluster.Replicas}
+	names := workloadNames(s.Client)
+	if only != "" {
+		names = []string{only}
+	}
+	checkers, err := checker.ForWorkloads(names, checker.Options{CheckTimeout: s.Check.Timeout, Only: only})
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	if _, err := os.Stat(filepath.Join(dir, checker.TopologyFile)); err != nil && only != "" {
+		// A history from elsewhere comes with no topology samples: slot
+		// coverage cannot be judged, and saying "unknown" about it would
+		// turn every such check into exit 2. Load's warning says so.
+		checkers = slices.DeleteFunc(checkers, func(c checker.Checker) bool { return c.Name() == "slots" })
+	}
+	rep := checker.Check(ctx, in, checkers)
+	out := &Outcome{Dir: dir, Report: rep}
+	out.Expected, out.Code = expectation(rep, s.Expect)
+	res, err := rep.Results()
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	if res.Expected, err = json.Marshal(out.Expected); err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
+	}
+	if err == nil {
+		err = reports.WriteJUnit(filepath.Join(dir, "junit.xml"), junitSuite(s, rep, out.Expected))
+	}
+	if err != nil {
+		return nil, harnessErr("write results: %w", err)
+	}
+	return out, nil
+}
+
+// expectation compares the verdicts with what the scenario declared; a
+// checker not named must be valid. A definite mismatch is exit 1; failing
+// only through unknown verdicts is exit 2.
+func expectation(rep *checker.Report, declared map[string]bool) (Expectation, int) {
+	e := Expectation{Checkers: declared, Failures: []string{}}
+	if e.Checkers == nil {
+		e.Checkers = map[string]bool{}
+	}
+	code := 0
+	for _, name := range rep.Names {
+		v := rep.Checkers[name].Verdict()
+		want, named := declared[name]
+		if !named {
+			want = true
+		}
+		switch {
+		case v == checker.Unknown:
+			e.Failures = append(e.Failures, fmt.Sprintf("%s: unknown, expected %s", name, verdictWord(want)))
+			if code == 0 {
+				code = 2
+			}
+		case (v == checker.True) != want:
+			e.Failures = append(e.Failures, fmt.Sprintf("%s: %s, expected %s", name, v, verdictWord(want)))
+			code = 1
+		}
+	}
+	var missing []string
+	for name := range declared {
+		if _, ok := rep.Checkers[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	sort.Strings(missing)
+	for _, name := range missing {
+		e.Failures = append(e.Failures, fmt.Sprintf("%s: expected %s, but no such checker ran", name, verdictWord(declared[name])))
+		code = 1
+	}
+	e.Met = len(e.Failures) == 0
+	return e, code
+}
+
+func verdictWord(valid bool) string {
+	if valid {
+		return "valid"
+	}
+	return "invalid"
+}
+
+// junitSuite is one testsuite per run, one testcase per checker and one for the expectation.
+func junitSuite(s *Scenario, rep *checker.Report, e Expectation) reports.Suite {
+	suite := reports.Suite{Name: s.Name}
+	for _, name := range rep.Names {
+		res := rep.Checkers[name]
+		tc := reports.Case{Name: name}
+		if v := res.Verdict(); v != checker.True {
+			b, _ := json.Marshal(res)
+			tc.Failure = &reports.Failure{Message: fmt.Sprintf("%s: %s", name, v), Text: string(b)}
+			if _, declared := e.Checkers[name]; declared && !e.Checkers[name] && v == checker.False {
+				tc.Failure = nil // the anomaly the scenario is meant to find
+				tc.Output = fmt.Sprintf("%s is invalid, as the scenario expects", name)
+			}
+		}
+		suite.Cases = append(suite.Cases, tc)
+	}
+	exp := reports.Case{Name: "expectation"}
+	if !e.Met {
+		exp.Failure = &reports.Failure{Message: fmt.Sprintf("%d expectation(s) not met", len(e.Failures)), Text: fmt.Sprint(e.Failures)}
+	}
+	suite.Cases = append(suite.Cases, exp)
+	return suite
+}

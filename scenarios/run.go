@@ -1,0 +1,349 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/workloads"
+)
+
+// Options are the run's settings that are not part of the scenario.
+type Options struct {
+	// Backend overrides the scenario's backend when not empty.
+	Backend string
+	// Addr runs against an existing cluster: no provisioning, no teardown.
+	Addr string
+	// Store is the store directory (default "store").
+	Store string
+	// Keep leaves the cluster running after the run.
+	Keep bool
+	// Progress receives progress lines; TTY rewrites one line in place.
+	Progress io.Writer
+	TTY      bool
+}
+
+// HarnessError marks a run the harness could not carry out (exit code 3),
+// as opposed to a run that found anomalies.
+type HarnessError struct{ Err error }
+
+func (e *HarnessError) Error() string { return e.Err.Error() }
+func (e *HarnessError) Unwrap() error { return e.Err }
+
+func harnessErr(format string, a ...any) error {
+	return &HarnessError{Err: fmt.Errorf(format, a...)}
+}
+
+// Run carries out one run of s: provision, clients, heal, final reads,
+// check, teardown. The run dir holds whatever was done, even on error.
+func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) {
+	s.Resolve()
+	if o.Backend != "" {
+		s.Backend = o.Backend
+	}
+	if o.Store == "" {
+		o.Store = "store"
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	dir, err := NewRunDir(o.Store, s.Name, s.Seed, time.Now())
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	yml, err := s.Marshal()
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "scenario.yaml"), yml, 0o644)
+	}
+	if err != nil {
+		return nil, harnessErr("write scenario.yaml: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "harness.log"))
+	if err != nil {
+		return nil, harnessErr("harness.log: %w", err)
+	}
+	defer logf.Close()
+	log := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log.Info("run", "scenario", s.Name, "seed", s.Seed, "dir", dir)
+	say := func(format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		fmt.Fprintln(o.Progress, msg)
+		log.Info(msg)
+	}
+	say("run %s seed %d → %s", s.Name, s.Seed, dir)
+
+	// The cluster.
+	cl, err := provision(ctx, s, o, dir, say)
+	if err != nil {
+		log.Error("provision", "err", err)
+		return &Outcome{Dir: dir}, err
+	}
+	defer func() {
+		// Teardown survives Ctrl-C: it runs under its own context.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		cl.collectLogs(cctx, dir, log)
+		if o.Keep || cl.backend == nil {
+			if cl.backend != nil {
+				say("kept cluster %s: harness --state-dir %s cluster status --name %s", cl.c.Name, cl.store.Dir, cl.c.Name)
+			}
+			return
+		}
+		if derr := cl.backend.Down(cctx, cl.c); derr != nil {
+			log.Error("teardown", "err", derr)
+			if err == nil {
+				err = harnessErr("teardown: %w", derr)
+			}
+			return
+		}
+		os.RemoveAll(cl.store.Dir) // the cluster's record and lock: nothing left to find
+
+	}()
+	admin := topology.NewAdmin()
+	defer admin.Close()
+
+	// History and topology monitor.
+	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return &Outcome{Dir: dir}, harnessErr("history.jsonl: %w", err)
+	}
+	start := time.Now()
+	hw := history.NewWriter(hf, start)
+	rec := &countingRecorder{Writer: hw}
+	mctx, stopMonitor := context.WithCancel(context.WithoutCancel(ctx))
+	var mwg sync.WaitGroup
+	tf, err := os.Create(filepath.Join(dir, "topology.jsonl"))
+	if err != nil {
+		hw.Close()
+		stopMonitor()
+		return &Outcome{Dir: dir}, harnessErr("topology.jsonl: %w", err)
+	}
+	mwg.Add(1)
+	go func() {
+		defer mwg.Done()
+		enc := json.NewEncoder(tf)
+		admin.Monitor(mctx, 250*time.Millisecond, cl.addrs, hw.Now, func(smp topology.Sample) { enc.Encode(smp) })
+	}()
+	closeAll := func() error {
+		stopMonitor()
+		mwg.Wait()
+		tf.Close()
+		return hw.Close()
+	}
+
+	// The clients, for the time limit.
+	say("running %s for %s with %d clients…", workloadNames(s.Client), s.TimeLimit, s.Client.Concurrency)
+	wctx, cancel := context.WithTimeout(ctx, s.TimeLimit)
+	pdone := make(chan struct{})
+	go progress(wctx, pdone, o, rec, start, s.TimeLimit)
+	summary, werr := workloads.Run(wctx, s.Client, cl.addrs(), rec)
+	cancel()
+	<-pdone
+	if werr != nil && ctx.Err() == nil {
+		log.Error("workloads", "err", werr)
+	}
+
+	// The end: heal (the nemesis will have opened faults), wait for health, final reads.
+	if ctx.Err() == nil {
+		say("waiting for the cluster to be healthy…")
+		if _, herr := admin.WaitHealthy(ctx, cl.addrs(), topology.Expect{Masters: 0, Replicas: s.Cluster.Replicas}, s.Cluster.HealthTimeout); herr != nil {
+			say("cluster not healthy at the end: %v", herr)
+		}
+		fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+		if ferr := workloads.Final(fctx, s.Client, cl.addrs(), rec, summary.Used); ferr != nil {
+			say("final reads: %v", ferr)
+		}
+		fcancel()
+	}
+	if cerr := closeAll(); cerr != nil {
+		return &Outcome{Dir: dir}, harnessErr("history: %w", cerr)
+	}
+	if ctx.Err() != nil {
+		return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check re-judges it)", dir)
+	}
+	say("%d ops recorded in %s; checking…", rec.completions.Load(), time.Since(start).Round(time.Millisecond))
+	out, err = Judge(ctx, dir, s, "")
+	if err != nil {
+		return &Outcome{Dir: dir}, err
+	}
+	return out, nil
+}
+
+func workloadNames(c workloads.Config) []string {
+	var out []string
+	for _, w := range c.Workloads {
+		out = append(out, w.Name)
+	}
+	return out
+}
+
+// countingRecorder counts completions for the progress line.
+type countingRecorder struct {
+	*history.Writer
+	completions, ok, fail, info atomic.Int64
+}
+
+func (r *countingRecorder) Append(op history.Op) (history.Op, error) {
+	switch op.Type {
+	case history.OK:
+		r.ok.Add(1)
+		r.completions.Add(1)
+	case history.Fail:
+		r.fail.Add(1)
+		r.completions.Add(1)
+	case history.Info:
+		if op.IsClient() {
+			r.info.Add(1)
+			r.completions.Add(1)
+		}
+	}
+	return r.Writer.Append(op)
+}
+
+// progress prints elapsed, ops/s and outcomes: one line rewritten in place
+// on a terminal, a plain line every 5 s otherwise.
+func progress(ctx context.Context, done chan<- struct{}, o Options, r *countingRecorder, start time.Time, limit time.Duration) {
+	defer close(done)
+	every := 5 * time.Second
+	if o.TTY {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last, lastN := start, int64(0)
+	line := func(end string) {
+		now := time.Now()
+		n := r.completions.Load()
+		rate := float64(n-lastN) / now.Sub(last).Seconds()
+		last, lastN = now, n
+		fmt.Fprintf(o.Progress, "%s%5s/%s  %7.0f ops/s  ok %d  fail %d  info %d%s",
+			map[bool]string{true: "\r", false: ""}[o.TTY], now.Sub(start).Round(time.Second), limit, rate, r.ok.Load(), r.fail.Load(), r.info.Load(), end)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if o.TTY {
+				line("\n")
+			}
+			return
+		case <-t.C:
+			if o.TTY {
+				line("")
+			} else {
+				line("\n")
+			}
+		}
+	}
+}
+
+// runCluster is the cluster a run uses: made by a backend, or given by address.
+type runCluster struct {
+	backend topology.Backend // nil for --addr
+	store   topology.Store
+	c       *topology.Cluster
+	admin   *topology.Admin
+	seed    string
+	mu      sync.Mutex
+	members []string
+}
+
+// addrs is the cluster's current members (re-discovered: failovers and
+// membership changes move them).
+func (r *runCluster) addrs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.c != nil {
+		return r.c.Addrs()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if found, err := r.admin.Discover(ctx, r.seed); err == nil {
+		r.members = found
+	}
+	return append([]string(nil), r.members...)
+}
+
+func provision(ctx context.Context, s *Scenario, o Options, dir string, say func(string, ...any)) (*runCluster, error) {
+	if o.Addr != "" {
+		a := topology.NewAdmin()
+		found, err := a.Discover(ctx, o.Addr)
+		if err != nil {
+			return nil, harnessErr("--addr %s: %w", o.Addr, err)
+		}
+		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(found), o.Addr)
+		return &runCluster{admin: a, seed: o.Addr, members: found}, nil
+	}
+	store := topology.Store{Dir: filepath.Join(dir, "state")}
+	b, why, err := topology.SelectBackend(ctx, s.Backend, store)
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	say("%s", why)
+	spec := topology.Spec{
+		Name: clusterName(s), Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas,
+		Image: s.Cluster.Image, Config: s.Cluster.Config, RunID: filepath.Base(dir),
+	}
+	start := time.Now()
+	c, err := b.Up(ctx, spec)
+	if err != nil {
+		return nil, harnessErr("cluster up: %w", err)
+	}
+	rc := &runCluster{backend: b, store: store, c: c, admin: topology.NewAdmin()}
+	plan, err := topology.PlanCreate(c.Nodes, spec.Masters, spec.Replicas)
+	if err == nil {
+		_, err = rc.admin.Create(ctx, plan, s.Cluster.HealthTimeout)
+	}
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		rc.collectLogs(cctx, dir, nil)
+		b.Down(cctx, c)
+		return nil, harnessErr("cluster never became healthy: %w", err)
+	}
+	say("cluster %s: %d masters × %d replicas healthy in %s", c.Name, spec.Masters, spec.Replicas, time.Since(start).Round(time.Millisecond))
+	return rc, nil
+}
+
+// clusterName is unique per run and fits the 40-character limit.
+func clusterName(s *Scenario) string {
+	name := s.Name
+	if len(name) > 24 {
+		name = name[:24]
+	}
+	return fmt.Sprintf("%s-%d", name, time.Now().UnixNano()%1_000_000_000)
+}
+
+// collectLogs copies every node's log into dir/nodes/<node>/redis.log.
+func (r *runCluster) collectLogs(ctx context.Context, dir string, log *slog.Logger) {
+	if r.backend == nil {
+		return
+	}
+	for _, n := range r.c.Nodes {
+		b, err := r.backend.Logs(ctx, r.c, n.Name)
+		if err == nil {
+			nd := filepath.Join(dir, "nodes", n.Name)
+			if err = os.MkdirAll(nd, 0o755); err == nil {
+				err = os.WriteFile(filepath.Join(nd, "redis.log"), b, 0o644)
+			}
+		}
+		if err != nil && log != nil {
+			log.Warn("node log", "node", n.Name, "err", err)
+		}
+	}
+}
+
+// IsHarnessError reports whether err means the harness could not do its job.
+func IsHarnessError(err error) bool {
+	var he *HarnessError
+	return errors.As(err, &he)
+}

@@ -1,0 +1,234 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+)
+
+// CleanupOptions narrows or rehearses a cleanup. Zero values mean: remove
+// everything of the harness's.
+type CleanupOptions struct {
+	// DryRun finds and reports, and removes nothing.
+	DryRun bool
+	// Cluster, when set, limits the cleanup to that cluster's resources.
+	Cluster string
+}
+
+// CleanupReport lists what a cleanup removed (or, dry, would remove).
+type CleanupReport struct {
+	DryRun bool `json:"dry_run"`
+	// Containers are "name (cluster c)"; helpers carry the same labels.
+	Containers []string `json:"containers"`
+	Networks   []string `json:"networks"`
+	// Processes are "pid 123 (redis-server in /…/nodes/n1)".
+	Processes []string `json:"processes"`
+	// Chains are the iptables chains, with the jumps to them.
+	Chains []string `json:"chains"`
+	// Records are the cluster records removed from the store.
+	Records []string `json:"records"`
+	// Skipped says what could not be looked at, and why (no docker engine,
+	// not root…): not an error, since there may be nothing there.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// Empty reports whether nothing was found.
+func (r CleanupReport) Empty() bool {
+	return len(r.Containers)+len(r.Networks)+len(r.Processes)+len(r.Chains)+len(r.Records) == 0
+}
+
+// Cleanup removes everything the harness left behind, e.g. after it was
+// killed with SIGKILL: docker containers and networks labelled
+// io.redis-harness.managed=true (found on the engine, recorded or not);
+// redis-server processes whose working directory is a node dir of store;
+// iptables chains named with ChainPrefix in this machine's filter table, with
+// the jumps to them (rules inside node containers go with the containers);
+// and store's cluster records. Netem adds no qdisc (see NetemSpec), so there
+// is none to remove. It touches nothing without the harness's labels, chain
+// names or state dir, but it does remove clusters made with cluster up and
+// runs going on now: run it when no harness is running.
+func Cleanup(ctx context.Context, store Store) (CleanupReport, error) {
+	return CleanupWith(ctx, store, CleanupOptions{})
+}
+
+// CleanupWith is Cleanup, narrowed or dry as opts say.
+func CleanupWith(ctx context.Context, store Store, opts CleanupOptions) (CleanupReport, error) {
+	rep := CleanupReport{DryRun: opts.DryRun, Containers: []string{}, Networks: []string{}, Processes: []string{}, Chains: []string{}, Records: []string{}}
+	var errs []error
+	dockerOK, err := cleanupDocker(ctx, store, opts, &rep)
+	if err != nil {
+		dockerOK = false
+		errs = append(errs, err)
+	}
+	if err := cleanupProcesses(store, opts, &rep); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanupChains(ctx, store, opts, &rep); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanupRecords(store, opts, dockerOK, &rep); err != nil {
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// cleanupDocker removes the harness's containers and networks; ok is false
+// when no engine could be asked.
+func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *CleanupReport) (ok bool, err error) {
+	if err := DockerAvailable(ctx); err != nil {
+		rep.Skipped = append(rep.Skipped, "docker: "+err.Error())
+		return false, nil
+	}
+	d, err := NewDocker(ctx, store)
+	if err != nil {
+		return false, fmt.Errorf("cleanup: %w", err)
+	}
+	defer d.Close()
+	f := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
+	if opts.Cluster != "" {
+		f.Add("label", LabelCluster+"="+opts.Cluster)
+	}
+	conts, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return false, fmt.Errorf("cleanup: list containers: %w", err)
+	}
+	ids := map[string]string{}
+	for _, ct := range conts {
+		ids[ct.ID] = dockerContainerName(ct)
+		rep.Containers = append(rep.Containers, fmt.Sprintf("%s (cluster %s)", dockerContainerName(ct), ct.Labels[LabelCluster]))
+	}
+	sort.Strings(rep.Containers)
+	var errs []error
+	if !opts.DryRun {
+		if err := d.removeContainers(ctx, ids); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: %w", err))
+		}
+	}
+	nets, err := d.api.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		return true, errors.Join(append(errs, fmt.Errorf("cleanup: list networks: %w", err))...)
+	}
+	for _, n := range nets {
+		rep.Networks = append(rep.Networks, fmt.Sprintf("%s (cluster %s)", n.Name, n.Labels[LabelCluster]))
+		if opts.DryRun {
+			continue
+		}
+		if err := d.api.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("cleanup: remove network %s: %w", n.Name, err))
+		}
+	}
+	sort.Strings(rep.Networks)
+	return true, errors.Join(errs...)
+}
+
+// cleanupProcesses kills the redis servers running in a node dir of store.
+func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) error {
+	root := filepath.Join(store.Dir, "clusters")
+	if opts.Cluster != "" {
+		root = store.ClusterDir(opts.Cluster)
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	var errs []error
+	for _, pid := range redisPIDs() {
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err != nil || !strings.HasPrefix(cwd, root+string(filepath.Separator)) || zombie(pid) {
+			continue
+		}
+		rep.Processes = append(rep.Processes, fmt.Sprintf("pid %d (%s in %s)", pid, procName(pid), cwd))
+		if opts.DryRun {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("cleanup: kill pid %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cleanupChains removes this machine's harness chains and the jumps to them.
+func cleanupChains(ctx context.Context, store Store, opts CleanupOptions, rep *CleanupReport) error {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		rep.Skipped = append(rep.Skipped, "iptables: not on PATH, so no chains to look for")
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		rep.Skipped = append(rep.Skipped, "iptables: not root, so chains were not looked for")
+		return nil
+	}
+	listing, err := hostNetfilter.rules(ctx)
+	if err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	var chains []string
+	for _, l := range listing {
+		name, ok := strings.CutPrefix(l, "-N ")
+		if !ok || !strings.HasPrefix(name, ChainPrefix) {
+			continue
+		}
+		if opts.Cluster != "" && name != ChainName(&Cluster{Name: opts.Cluster, Dir: store.ClusterDir(opts.Cluster)}) {
+			continue
+		}
+		chains = append(chains, name)
+	}
+	sort.Strings(chains)
+	rep.Chains = append(rep.Chains, chains...)
+	if opts.DryRun || len(chains) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, ch := range chains {
+		lines = append(lines, dropChainLines(listing, ch)...)
+	}
+	if err := hostNetfilter.apply(ctx, lines); err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	return nil
+}
+
+// cleanupRecords removes the store's cluster records (with the local
+// nodes' dirs). Docker clusters' records stay when the engine could not be
+// cleaned: they are what cluster down works from.
+func cleanupRecords(store Store, opts CleanupOptions, dockerOK bool, rep *CleanupReport) error {
+	clusters, err := store.List()
+	if err != nil {
+		return fmt.Errorf("cleanup: %w", err)
+	}
+	var errs []error
+	for _, c := range clusters {
+		if opts.Cluster != "" && c.Name != opts.Cluster || c.Backend == "docker" && !dockerOK {
+			continue
+		}
+		rep.Records = append(rep.Records, fmt.Sprintf("%s (%s, %d nodes)", c.Name, c.Backend, len(c.Nodes)))
+		if !opts.DryRun {
+			if err := store.Remove(c.Name); err != nil {
+				errs = append(errs, fmt.Errorf("cleanup: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// procName is the program name the process was started as (Debian's
+// redis-server is a link to redis-check-rdb, which /proc/<pid>/exe shows).
+func procName(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
+		return "?"
+	}
+	arg0, _, _ := strings.Cut(string(b), "\x00")
+	return filepath.Base(arg0)
+}

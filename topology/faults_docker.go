@@ -1,0 +1,372 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	_ Lifecycle    = (*Docker)(nil)
+	_ Network      = (*Docker)(nil)
+	_ FaultChecker = (*Docker)(nil)
+)
+
+// Network faults on docker run iptables in each node container's network
+// namespace, entered from this machine with nsenter (so that node images,
+// the official redis ones included, need no iptables of their own), and the
+// delay lines of netem bind their queue in that namespace. Both need the
+// harness on the engine's own machine, as root: a remote engine's
+// containers have no /proc/<pid> here.
+
+// dockerNodeIface is the interface of a node container on its cluster's
+// network (a container's first network is eth0).
+const dockerNodeIface = "eth0"
+
+// CanFault: lifecycle faults go through the engine's API; network faults
+// need root, nsenter and iptables here, and an engine on this machine.
+func (d *Docker) CanFault(a Ability) error {
+	switch a {
+	case AbilityLifecycle:
+		return nil
+	case AbilityPartition, AbilityNetem:
+		if err := needRoot(d.Name(), a); err != nil {
+			return err
+		}
+		if err := needTools(a, "nsenter", "iptables", "iptables-restore"); err != nil {
+			return err
+		}
+		if h, ok := d.api.(interface{ DaemonHost() string }); ok && !strings.HasPrefix(h.DaemonHost(), "unix://") {
+			return fmt.Errorf("%s faults on the docker backend enter the node containers' network namespaces from this machine, so they need the engine here, not at %s", a, h.DaemonHost())
+		}
+		if a == AbilityNetem {
+			if err := probeDelayLine(); err != nil {
+				return fmt.Errorf("netem faults on the docker backend: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("the docker backend knows no %q faults", a)
+}
+
+// dockerNode finds the node and its container's id (or name).
+func dockerNode(c *Cluster, name string) (Node, string, error) {
+	n, ok := c.Node(name)
+	if !ok {
+		return Node{}, "", fmt.Errorf("cluster %s has no node %q", c.Name, name)
+	}
+	id := n.Container
+	if id == "" {
+		id = dockerNetworkName(c.Name) + "-" + n.Name
+	}
+	return n, id, nil
+}
+
+func (d *Docker) state(ctx context.Context, n Node, id string) (*container.State, error) {
+	info, err := d.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: inspect container %s: %w", n.Name, id, err)
+	}
+	if info.ContainerJSONBase == nil || info.State == nil {
+		return nil, fmt.Errorf("node %s: container %s has no state", n.Name, id)
+	}
+	return info.State, nil
+}
+
+// Kill sends SIGKILL to the node's container and waits until it has stopped.
+func (d *Docker) Kill(ctx context.Context, c *Cluster, name string) error {
+	n, id, err := dockerNode(c, name)
+	if err != nil {
+		return err
+	}
+	st, err := d.state(ctx, n, id)
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	if !st.Running {
+		return nil
+	}
+	if err := d.api.ContainerKill(ctx, id, "SIGKILL"); err != nil {
+		if !st.Paused {
+			return fmt.Errorf("kill node %s (%s): %w", n.Name, n.Addr, err)
+		}
+		// Some engines refuse to kill a paused container: thaw it first.
+		if uerr := d.api.ContainerUnpause(ctx, id); uerr != nil {
+			return fmt.Errorf("kill node %s (%s): %w (and unpausing it first: %v)", n.Name, n.Addr, err, uerr)
+		}
+		if err := d.api.ContainerKill(ctx, id, "SIGKILL"); err != nil {
+			return fmt.Errorf("kill node %s (%s): %w", n.Name, n.Addr, err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, localSignalWithin)
+	defer cancel()
+	return poll(wctx, 10*time.Millisecond, func() (bool, string, error) {
+		st, err := d.state(wctx, n, id)
+		if err != nil {
+			return false, "", err
+		}
+		return !st.Running, fmt.Sprintf("kill node %s: container %s still running", n.Name, id), nil
+	})
+}
+
+// Restart starts the node's container again: same container, so the same
+// address, config and /data (nodes.conf, AOF), and waits until it answers
+// PING. Its network namespace is new, so rules made in the old one are gone.
+func (d *Docker) Restart(ctx context.Context, c *Cluster, name string) error {
+	n, id, err := dockerNode(c, name)
+	if err != nil {
+		return err
+	}
+	st, err := d.state(ctx, n, id)
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	if st.Running {
+		return nil
+	}
+	if err := d.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("restart node %s (%s): start container %s: %w", n.Name, n.Addr, id, err)
+	}
+	timeout := d.ReadyTimeout
+	if timeout <= 0 {
+		timeout = dockerReadyDefault
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rc := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: 250 * time.Millisecond, ReadTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2})
+	defer rc.Close()
+	dialer := net.Dialer{Timeout: 250 * time.Millisecond}
+	err = poll(rctx, 20*time.Millisecond, func() (bool, string, error) {
+		conn, err := dialer.DialContext(rctx, "tcp", n.Addr)
+		if err == nil {
+			conn.Close()
+			err = rc.Ping(rctx).Err()
+		}
+		if err == nil {
+			return true, "", nil
+		}
+		if st, serr := d.state(rctx, n, id); serr == nil && !st.Running && !st.Restarting {
+			return false, "", fmt.Errorf("restart node %s (%s): the server exited (status %d); last lines of its log:\n%s", n.Name, n.Addr, st.ExitCode, tail(d.logTail(ctx, id), 20))
+		}
+		return false, fmt.Sprintf("restart node %s (%s): no PING answer after %s: %v", n.Name, n.Addr, timeout, err), nil
+	})
+	return err
+}
+
+// Pause freezes the node's container (the cgroup freezer).
+func (d *Docker) Pause(ctx context.Context, c *Cluster, name string) error {
+	n, id, err := dockerNode(c, name)
+	if err != nil {
+		return err
+	}
+	st, err := d.state(ctx, n, id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("pause: %w", err)
+	case st.Paused:
+		return nil
+	case !st.Running:
+		return fmt.Errorf("pause node %s (%s): its container is not running", n.Name, n.Addr)
+	}
+	if err := d.api.ContainerPause(ctx, id); err != nil {
+		return fmt.Errorf("pause node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	return nil
+}
+
+// Resume thaws the node's container; one not paused is left as it is.
+func (d *Docker) Resume(ctx context.Context, c *Cluster, name string) error {
+	n, id, err := dockerNode(c, name)
+	if err != nil {
+		return err
+	}
+	st, err := d.state(ctx, n, id)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	if !st.Paused {
+		return nil
+	}
+	if err := d.api.ContainerUnpause(ctx, id); err != nil {
+		return fmt.Errorf("resume node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	return nil
+}
+
+// errNotRunning marks a node whose network namespace does not exist now.
+var errNotRunning = errors.New("not running")
+
+// netfilter returns the node container's network namespace.
+func (d *Docker) netfilter(ctx context.Context, n Node, id string) (netfilter, error) {
+	info, err := d.api.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return netfilter{}, fmt.Errorf("node %s (%s) is %w: its container is gone", n.Name, n.Addr, errNotRunning)
+	}
+	if err != nil {
+		return netfilter{}, fmt.Errorf("node %s: inspect container %s: %w", n.Name, id, err)
+	}
+	if info.ContainerJSONBase == nil || info.State == nil || !info.State.Running || info.State.Pid <= 0 {
+		return netfilter{}, fmt.Errorf("node %s (%s) is %w: its network namespace exists only while its container runs", n.Name, n.Addr, errNotRunning)
+	}
+	path := fmt.Sprintf("/proc/%d/ns/net", info.State.Pid)
+	if _, err := os.Stat(path); err != nil {
+		return netfilter{}, fmt.Errorf("node %s: the network namespace of container %s (pid %d) cannot be entered from here (%v): network faults need the docker engine on this machine and the harness as root", n.Name, id, info.State.Pid, err)
+	}
+	return netfilter{netns: path, where: fmt.Sprintf("node %s's network namespace (container %s)", n.Name, shortID(id))}, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// dockerCuts groups the cuts' drop rules by the node whose namespace holds
+// them: a cut from A to B drops, in B's namespace, what comes from A.
+func dockerCuts(c *Cluster, cuts []Cut) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, cut := range cuts {
+		from, ok := c.Node(cut.From)
+		if !ok {
+			return nil, fmt.Errorf("cut %s: cluster %s has no node %q", cut, c.Name, cut.From)
+		}
+		to, ok := c.Node(cut.To)
+		if !ok {
+			return nil, fmt.Errorf("cut %s: cluster %s has no node %q", cut, c.Name, cut.To)
+		}
+		if from.Name == to.Name {
+			return nil, fmt.Errorf("cut %s: both ends are node %s", cut, from.Name)
+		}
+		out[to.Name] = append(out[to.Name], dropSpec(from.Host, ""))
+	}
+	return out, nil
+}
+
+// eachNode runs f concurrently for the named nodes' namespaces; nodes not
+// running are skipped when skipStopped, else an error.
+func (d *Docker) eachNode(ctx context.Context, c *Cluster, names []string, skipStopped bool, f func(n Node, nf netfilter) error) error {
+	var mu sync.Mutex
+	var errs []error
+	parallel(len(names), func(i int) error {
+		n, id, err := dockerNode(c, names[i])
+		if err == nil {
+			var nf netfilter
+			if nf, err = d.netfilter(ctx, n, id); err == nil {
+				err = f(n, nf)
+			} else if skipStopped && errors.Is(err, errNotRunning) {
+				err = nil
+			}
+		}
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+		return nil
+	})
+	return errors.Join(errs...)
+}
+
+// Partition adds the cuts' DROP rules to the cluster's chain in each
+// receiving node's namespace, which its INPUT chain jumps to first.
+func (d *Docker) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
+	byNode, err := dockerCuts(c, cuts)
+	if err != nil {
+		return fmt.Errorf("partition: %w", err)
+	}
+	if err := needRoot(d.Name(), AbilityPartition); err != nil {
+		return err
+	}
+	err = d.eachNode(ctx, c, sortedKeys(byNode), false, func(n Node, nf netfilter) error {
+		return nf.add(ctx, ChainName(c), "INPUT", byNode[n.Name], nil)
+	})
+	if err != nil {
+		return fmt.Errorf("partition %v: %w", cuts, err)
+	}
+	return nil
+}
+
+// Unpartition removes the cuts' rules; a node not running has none left.
+func (d *Docker) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error {
+	byNode, err := dockerCuts(c, cuts)
+	if err != nil {
+		return fmt.Errorf("heal partition: %w", err)
+	}
+	if err := needRoot(d.Name(), AbilityPartition); err != nil {
+		return err
+	}
+	err = d.eachNode(ctx, c, sortedKeys(byNode), true, func(n Node, nf netfilter) error {
+		return nf.remove(ctx, ChainName(c), byNode[n.Name], nil)
+	})
+	if err != nil {
+		return fmt.Errorf("heal partition %v: %w", cuts, err)
+	}
+	return nil
+}
+
+// HealNetwork removes the cluster's chain from every running node's
+// namespace and closes the cluster's delay lines.
+func (d *Docker) HealNetwork(ctx context.Context, c *Cluster) error {
+	if err := needRoot(d.Name(), AbilityPartition); err != nil {
+		return err
+	}
+	names := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		names[i] = n.Name
+	}
+	err := d.eachNode(ctx, c, names, true, func(n Node, nf netfilter) error {
+		return nf.removeChain(ctx, ChainName(c))
+	})
+	if err != nil {
+		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
+	}
+	return errors.Join(err, closeDelayLines(ctx, takeDelayLines(dockerNetemKey(c, ""))))
+}
+
+// dockerNetemKey names a node's delay line; with an empty name, the prefix
+// of the cluster's.
+func dockerNetemKey(c *Cluster, name string) string {
+	return "docker\x00" + c.Name + "\x00" + c.Dir + "\x00" + name
+}
+
+// Netem delays and drops the packets entering the node's container on its
+// network interface, with a delay line bound in the container's namespace.
+func (d *Docker) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec) error {
+	if err := needRoot(d.Name(), AbilityNetem); err != nil {
+		return err
+	}
+	return d.eachNode(ctx, c, []string{name}, false, func(n Node, nf netfilter) error {
+		if err := netem(ctx, nf, ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, q); err != nil {
+			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		}
+		return nil
+	})
+}
+
+// ClearNetem removes the node's delay line and its rule.
+func (d *Docker) ClearNetem(ctx context.Context, c *Cluster, name string) error {
+	if err := needRoot(d.Name(), AbilityNetem); err != nil {
+		return err
+	}
+	n, _, err := dockerNode(c, name)
+	if err != nil {
+		return err
+	}
+	err = d.eachNode(ctx, c, []string{name}, true, func(n Node, nf netfilter) error {
+		return nf.remove(ctx, ChainName(c), nil, func(spec string) bool { return isQueueSpec(spec, "-i "+dockerNodeIface) })
+	})
+	if err != nil {
+		return fmt.Errorf("node %s (%s): clear netem: %w", n.Name, n.Addr, err)
+	}
+	return closeDelayLines(ctx, takeDelayLines(dockerNetemKey(c, n.Name)+"\x00"))
+}

@@ -1,0 +1,279 @@
+package topology
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	_ Lifecycle    = (*Local)(nil)
+	_ Network      = (*Local)(nil)
+	_ FaultChecker = (*Local)(nil)
+)
+
+// localSignalWithin bounds waiting for a signalled server to change state.
+const localSignalWithin = 10 * time.Second
+
+// hostNetfilter is this machine's own namespace, where local nodes live.
+var hostNetfilter = netfilter{where: "this machine's network namespace"}
+
+// CanFault: local nodes are this user's processes, so lifecycle faults
+// always work; network faults need root, iptables, and for netem a kernel
+// with nfnetlink_queue.
+func (l *Local) CanFault(a Ability) error {
+	switch a {
+	case AbilityLifecycle:
+		return nil
+	case AbilityPartition, AbilityNetem:
+		if err := needRoot(l.Name(), a); err != nil {
+			return err
+		}
+		if err := needTools(a, "iptables", "iptables-restore"); err != nil {
+			return err
+		}
+		if a == AbilityNetem {
+			if err := probeDelayLine(); err != nil {
+				return fmt.Errorf("netem faults on the local backend: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("the local backend knows no %q faults", a)
+}
+
+func localNode(c *Cluster, name string) (Node, error) {
+	n, ok := c.Node(name)
+	if !ok {
+		return Node{}, fmt.Errorf("cluster %s has no node %q", c.Name, name)
+	}
+	return n, nil
+}
+
+// nodePID is the pid of n's server: the recorded one while it is still
+// ours, else the one found in /proc (a restarted node has a new pid, which
+// the cluster's record does not follow); 0 when none runs.
+func nodePID(n Node) int {
+	if ours(n.PID, n) && !zombie(n.PID) {
+		return n.PID
+	}
+	for _, pid := range redisPIDs() {
+		if ours(pid, n) && !zombie(pid) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// redisPIDs lists the processes of this machine whose executable is a redis one.
+func redisPIDs() []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err == nil && strings.Contains(filepath.Base(exe), "redis") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// procState is the state letter of /proc/<pid>/stat (R, S, T, Z…).
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
+}
+
+// Kill sends SIGKILL to the node's server and waits until it is gone.
+func (l *Local) Kill(ctx context.Context, c *Cluster, name string) error {
+	n, err := localNode(c, name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, localSignalWithin)
+	defer cancel()
+	if err := stop(ctx, n); err != nil {
+		return fmt.Errorf("kill node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	return nil
+}
+
+// Restart starts the node's redis-server again from its redis.conf, in its
+// data dir (nodes.conf, AOF and RDB as the kill left them). The cluster's
+// record keeps the old pid: the new one is found in /proc when needed.
+func (l *Local) Restart(ctx context.Context, c *Cluster, name string) error {
+	n, err := localNode(c, name)
+	if err != nil {
+		return err
+	}
+	if nodePID(n) > 0 {
+		return nil
+	}
+	if _, err := l.start(ctx, c, n); err != nil {
+		return fmt.Errorf("restart node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	return nil
+}
+
+// Pause sends SIGSTOP to the node's server and waits until it is stopped.
+func (l *Local) Pause(ctx context.Context, c *Cluster, name string) error {
+	return l.signal(ctx, c, name, "pause", syscall.SIGSTOP, 'T')
+}
+
+// Resume sends SIGCONT to the node's server; a node not running is left so.
+func (l *Local) Resume(ctx context.Context, c *Cluster, name string) error {
+	return l.signal(ctx, c, name, "resume", syscall.SIGCONT, 0)
+}
+
+// signal sends sig to the node's server and waits, when want is not 0,
+// until its state letter is want.
+func (l *Local) signal(ctx context.Context, c *Cluster, name, what string, sig syscall.Signal, want byte) error {
+	n, err := localNode(c, name)
+	if err != nil {
+		return err
+	}
+	pid := nodePID(n)
+	if pid == 0 {
+		if sig == syscall.SIGCONT {
+			return nil
+		}
+		return fmt.Errorf("%s node %s (%s): its server is not running", what, n.Name, n.Addr)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("%s node %s (%s, pid %d): %w", what, n.Name, n.Addr, pid, err)
+	}
+	if want == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, localSignalWithin)
+	defer cancel()
+	return poll(wctx, time.Millisecond, func() (bool, string, error) {
+		st := procState(pid)
+		return st == want || st == 0, fmt.Sprintf("%s node %s (pid %d): state %q, want %q", what, n.Name, pid, st, want), nil
+	})
+}
+
+// localCutSpecs are the drop rules of the cuts: all packets from one node's
+// loopback address to the other's (its bus connections come from its own
+// address, as bind-source-addr says; clients on this machine come from
+// 127.0.0.1 and are not matched).
+func localCutSpecs(c *Cluster, cuts []Cut) ([]string, error) {
+	var specs []string
+	for _, cut := range cuts {
+		from, err := localNode(c, cut.From)
+		if err != nil {
+			return nil, fmt.Errorf("cut %s: %w", cut, err)
+		}
+		to, err := localNode(c, cut.To)
+		if err != nil {
+			return nil, fmt.Errorf("cut %s: %w", cut, err)
+		}
+		if from.Host == to.Host {
+			return nil, fmt.Errorf("cut %s: both ends are %s", cut, from.Host)
+		}
+		specs = append(specs, dropSpec(from.Host, to.Host))
+	}
+	return specs, nil
+}
+
+// Partition adds DROP rules for the cuts to the cluster's chain, which the
+// INPUT chain jumps to first.
+func (l *Local) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
+	specs, err := localCutSpecs(c, cuts)
+	if err != nil {
+		return fmt.Errorf("partition: %w", err)
+	}
+	if err := needRoot(l.Name(), AbilityPartition); err != nil {
+		return err
+	}
+	if err := hostNetfilter.add(ctx, ChainName(c), "INPUT", specs, nil); err != nil {
+		return fmt.Errorf("partition %v: %w", cuts, err)
+	}
+	return nil
+}
+
+// Unpartition removes the cuts' rules.
+func (l *Local) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error {
+	specs, err := localCutSpecs(c, cuts)
+	if err != nil {
+		return fmt.Errorf("heal partition: %w", err)
+	}
+	if err := needRoot(l.Name(), AbilityPartition); err != nil {
+		return err
+	}
+	if err := hostNetfilter.remove(ctx, ChainName(c), specs, nil); err != nil {
+		return fmt.Errorf("heal partition %v: %w", cuts, err)
+	}
+	return nil
+}
+
+// HealNetwork removes the cluster's chain, the jump to it, and closes the
+// cluster's delay lines.
+func (l *Local) HealNetwork(ctx context.Context, c *Cluster) error {
+	if err := needRoot(l.Name(), AbilityPartition); err != nil {
+		return err
+	}
+	err := hostNetfilter.removeChain(ctx, ChainName(c))
+	if err != nil {
+		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
+	}
+	return errors.Join(err, closeDelayLines(ctx, takeDelayLines(localNetemKey(c, ""))))
+}
+
+// localNetemKey names a node's delay line; with an empty name, the prefix
+// of the cluster's.
+func localNetemKey(c *Cluster, name string) string {
+	return "local\x00" + c.Dir + "\x00" + name
+}
+
+// Netem delays and drops the packets addressed to the node's loopback
+// address with a delay line fed by a rule in the cluster's chain.
+func (l *Local) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec) error {
+	n, err := localNode(c, name)
+	if err != nil {
+		return err
+	}
+	if err := needRoot(l.Name(), AbilityNetem); err != nil {
+		return err
+	}
+	if err := netem(ctx, hostNetfilter, ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", q); err != nil {
+		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	return nil
+}
+
+// ClearNetem removes the node's delay line and its rule.
+func (l *Local) ClearNetem(ctx context.Context, c *Cluster, name string) error {
+	n, err := localNode(c, name)
+	if err != nil {
+		return err
+	}
+	if err := needRoot(l.Name(), AbilityNetem); err != nil {
+		return err
+	}
+	if err := clearNetem(ctx, hostNetfilter, ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
+		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	return nil
+}
