@@ -5,7 +5,7 @@ NAME    ?= demo
 BACKEND ?= auto
 PKGS    := ./...
 
-.PHONY: all build deps run test bench lint image clean
+.PHONY: all build deps run cluster down test bench lint image clean
 
 all: build
 
@@ -16,12 +16,20 @@ build:
 deps:
 	@./scripts/deps.sh
 
-# The main job: a real cluster on the default backend (docker when an engine
-# answers, local otherwise), checked, shown, then removed. KEEP=1 keeps it.
+# The main job: a real scenario against a real cluster on the default backend
+# (docker when an engine answers, local otherwise). SCENARIO=… picks another,
+# ARGS="--time-limit 60s" adds flags.
+SCENARIO ?= smoke
 run: deps build
+	$(BIN) run $(SCENARIO) --backend $(BACKEND) $(ARGS)
+
+# A cluster to play with: up, checked, left running (make down removes it).
+cluster: deps build
 	$(BIN) cluster up --name $(NAME) --backend $(BACKEND)
-	$(BIN) cluster check --name $(NAME) || { $(BIN) cluster down --name $(NAME); exit 1; }
-	@if [ -z "$(KEEP)" ]; then $(BIN) cluster down --name $(NAME); else echo "kept: $(BIN) cluster down --name $(NAME) removes it"; fi
+	$(BIN) cluster check --name $(NAME)
+
+down: build
+	$(BIN) cluster down --name $(NAME)
 
 # Every test, integration tests on real clusters included (they skip, saying
 # why, only where docker or redis-server is absent).
@@ -31,7 +39,9 @@ test: deps
 
 # Speed goals, measured side by side in one run (see README).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./topology/
+	$(GO) test -run '^$$' -bench ClusterUp -benchtime 3x -timeout 30m ./topology/
+	$(GO) test -run '^$$' -bench Throughput -benchtime 3x -timeout 30m ./workloads/
+	$(GO) test -run '^$$' -bench Check1M -benchtime 1x -timeout 30m ./checker/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -45,6 +45,13 @@ func TestBadInputExits3WithOneClearLine(t *testing.T) {
 		{[]string{"cluster", "failover", "--addr", "127.0.0.1:1", "--node", "x", "--mode", "gentle"}, "--mode \"gentle\""},
 		{[]string{"cluster", "reshard", "--addr", "127.0.0.1:1", "--from", "a", "--to", "b", "--slots", "0"}, "--slots 0"},
 		{[]string{"nosuchcommand"}, "nosuchcommand"},
+		{[]string{"run", "smoke", "--backend", "vm"}, "--backend \"vm\""},
+		{[]string{"run", "nosuch"}, "no scenario \"nosuch\""},
+		{[]string{"run", "smoke", "--time-limit", "-1s"}, "--time-limit"},
+		{[]string{"run", "smoke", "--workload", "bogus"}, "--workload \"bogus\""},
+		{[]string{"check"}, "RUN_DIR"},
+		{[]string{"check", "/nonexistent"}, "no history.jsonl"},
+		{[]string{"scenarios", "show", "nosuch"}, "nosuch"},
 	} {
 		code, _, stderr := harness(t, state, tc.args...)
 		if code != exitHarness {

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/redis-harness/harness/scenarios"
+	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -89,6 +90,12 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 			return usageErr("--concurrency %d: want at least 1", c.Int("concurrency"))
 		}
 		s.Client.Concurrency = c.Int("concurrency")
+	}
+	if b := c.String("backend"); b != "" {
+		if !contains(topology.Backends, b) {
+			return usageErr("--backend %q: want auto, docker or local", b)
+		}
+		s.Backend = b
 	}
 	if c.IsSet("seed") {
 		s.Seed = c.Int64("seed")
