@@ -2,7 +2,9 @@ package topology
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +66,52 @@ func TestLocalUpCreateDown(t *testing.T) {
 	logs, err := l.Logs(ctx, c, "n1")
 	if err != nil || !strings.Contains(string(logs), "Ready to accept connections") {
 		t.Errorf("logs of n1: %v %q", err, tail(logs, 3))
+	}
+}
+
+// TestLocalNodeFailsToStart: a node that cannot start is named, with the
+// last lines of its log, and nothing is left behind.
+func TestLocalNodeFailsToStart(t *testing.T) {
+	l, err := NewLocal(Store{Dir: t.TempDir()})
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	_, err = l.Up(context.Background(), Spec{Name: "bad", Masters: 3, Config: map[string]string{"maxmemory-policy": "sometimes"}})
+	if err == nil || !strings.Contains(err.Error(), "node n") || !strings.Contains(err.Error(), "maxmemory-policy") {
+		t.Fatalf("error should name the node and quote its log: %v", err)
+	}
+	if cs, _ := l.Store.List(); len(cs) != 0 {
+		t.Errorf("records left: %d", len(cs))
+	}
+	assertNoServers(t, l.Store.Dir)
+}
+
+// TestLocalUpCancelled: Ctrl-C during up removes what was made.
+func TestLocalUpCancelled(t *testing.T) {
+	l, err := NewLocal(Store{Dir: t.TempDir()})
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := l.Up(ctx, Spec{Name: "cancel", Masters: 3, Replicas: 3}); err == nil {
+		t.Skip("up finished before the cancellation: nothing to observe")
+	}
+	if cs, _ := l.Store.List(); len(cs) != 0 {
+		t.Errorf("records left: %d", len(cs))
+	}
+	assertNoServers(t, l.Store.Dir)
+}
+
+// assertNoServers fails if a redis-server runs with a working directory under dir.
+func assertNoServers(t *testing.T, dir string) {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, p := range procs {
+		if cwd, err := os.Readlink(p); err == nil && strings.HasPrefix(cwd, dir) {
+			if exe, _ := os.Readlink(strings.TrimSuffix(p, "cwd") + "exe"); strings.Contains(exe, "redis") {
+				t.Errorf("a redis-server is still running in %s (%s)", cwd, p)
+			}
+		}
 	}
 }
