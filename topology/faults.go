@@ -52,6 +52,7 @@ type Cut struct {
 	To   string `json:"to"`
 }
 
+// String is "from->to".
 func (c Cut) String() string { return c.From + "->" + c.To }
 
 // Network cuts links between nodes and degrades a node's network. The rules
@@ -101,6 +102,7 @@ func (q NetemSpec) Validate() error {
 	return nil
 }
 
+// String is "delay 100ms ± 10ms loss 1%".
 func (q NetemSpec) String() string {
 	s := "delay " + q.Delay.String()
 	if q.Jitter > 0 {
@@ -162,6 +164,17 @@ func needTools(a Ability, tools ...string) error {
 		if _, err := exec.LookPath(t); err != nil {
 			return fmt.Errorf("%s faults need %s, which is not on PATH (apt-get install iptables util-linux)", a, t)
 		}
+	}
+	return nil
+}
+
+// probeIptables says whether iptables answers here (it fails without
+// CAP_NET_ADMIN, or on a kernel without the filter table).
+func probeIptables(a Ability) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := (netfilter{where: "this machine's network namespace"}).rules(ctx); err != nil {
+		return fmt.Errorf("%s faults need iptables to work here: %w", a, err)
 	}
 	return nil
 }

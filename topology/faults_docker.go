@@ -45,6 +45,9 @@ func (d *Docker) CanFault(a Ability) error {
 		if err := needTools(a, "nsenter", "iptables", "iptables-restore"); err != nil {
 			return err
 		}
+		if err := probeIptables(a); err != nil {
+			return err
+		}
 		if h, ok := d.api.(interface{ DaemonHost() string }); ok && !strings.HasPrefix(h.DaemonHost(), "unix://") {
 			return fmt.Errorf("%s faults on the docker backend enter the node containers' network namespaces from this machine, so they need the engine here, not at %s", a, h.DaemonHost())
 		}

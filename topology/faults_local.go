@@ -39,6 +39,9 @@ func (l *Local) CanFault(a Ability) error {
 		if err := needTools(a, "iptables", "iptables-restore"); err != nil {
 			return err
 		}
+		if err := probeIptables(a); err != nil {
+			return err
+		}
 		if a == AbilityNetem {
 			if err := probeDelayLine(); err != nil {
 				return fmt.Errorf("netem faults on the local backend: %w", err)
@@ -105,11 +108,21 @@ func procState(pid int) byte {
 	return b[i+2]
 }
 
-// Kill sends SIGKILL to the node's server and waits until it is gone.
+// Kill sends SIGKILL to the node's server and waits until it is gone. Its
+// address stays reserved for it, so that a cluster made meanwhile (by
+// another store, which does not know this one) does not take it.
 func (l *Local) Kill(ctx context.Context, c *Cluster, name string) error {
 	n, err := localNode(c, name)
 	if err != nil {
 		return err
+	}
+	unlock, err := machineLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := reserveAddr(n); err != nil {
+		return fmt.Errorf("kill node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, localSignalWithin)
 	defer cancel()
@@ -117,6 +130,32 @@ func (l *Local) Kill(ctx context.Context, c *Cluster, name string) error {
 		return fmt.Errorf("kill node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil
+}
+
+// reservedAddrs is the machine-wide directory of the loopback addresses of
+// killed local nodes: one file per address, holding the node's data dir.
+func reservedAddrs() string { return filepath.Join(os.TempDir(), "redis-harness-local-reserved") }
+
+func reserveAddr(n Node) error {
+	if err := os.MkdirAll(reservedAddrs(), 0o777); err != nil {
+		return fmt.Errorf("reserve address %s: %w", n.Host, err)
+	}
+	if err := os.WriteFile(filepath.Join(reservedAddrs(), n.Host), []byte(n.Dir), 0o666); err != nil {
+		return fmt.Errorf("reserve address %s: %w", n.Host, err)
+	}
+	return nil
+}
+
+// addrReserved reports whether ip belongs to a killed node whose data dir
+// still exists (once the cluster or the node is removed, the reservation
+// lapses by itself).
+func addrReserved(ip string) bool {
+	b, err := os.ReadFile(filepath.Join(reservedAddrs(), ip))
+	if err != nil || len(b) == 0 {
+		return false
+	}
+	_, err = os.Stat(string(b))
+	return err == nil
 }
 
 // Restart starts the node's redis-server again from its redis.conf, in its

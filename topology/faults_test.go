@@ -511,10 +511,17 @@ func TestFaultErrorsSayWhat(t *testing.T) {
 	if _, err := localCutSpecs(c, []Cut{{From: "n1", To: "n1"}}); err == nil {
 		t.Error("a cut from a node to itself was accepted")
 	}
-	if os.Geteuid() != 0 {
-		err := (&Local{}).CanFault(AbilityPartition)
-		if err == nil || !strings.Contains(err.Error(), "need root") {
-			t.Errorf("CanFault(partition) without root = %v", err)
+	l := &Local{}
+	if err := l.CanFault(AbilityLifecycle); err != nil {
+		t.Errorf("CanFault(lifecycle) = %v", err)
+	}
+	for _, a := range []Ability{AbilityPartition, AbilityNetem} {
+		err := l.CanFault(a)
+		switch {
+		case os.Geteuid() != 0 && (err == nil || !strings.Contains(err.Error(), string(a)+" faults on the local backend need root")):
+			t.Errorf("CanFault(%s) without root = %v, want it to say root is needed", a, err)
+		case os.Geteuid() == 0 && err != nil:
+			t.Errorf("CanFault(%s) as root = %v", a, err)
 		}
 	}
 }

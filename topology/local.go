@@ -130,7 +130,7 @@ func (l *Local) freeAddrs(n int) ([]string, error) {
 	for b := 100; b < 110 && len(out) < n; b++ {
 		for d := 1; d < 255 && len(out) < n; d++ {
 			ip := fmt.Sprintf("127.0.%d.%d", b, d)
-			if !used[ip] && canBind(ip, l.Port) && canBind(ip, l.Port+10000) {
+			if !used[ip] && !addrReserved(ip) && canBind(ip, l.Port) && canBind(ip, l.Port+10000) {
 				out = append(out, ip)
 			}
 		}

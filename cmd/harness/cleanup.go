@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis-harness/harness/topology"
+	"github.com/urfave/cli/v2"
+)
+
+// cleanupCommand is `harness cleanup`: after a harness was killed (SIGKILL
+// skips every deferred heal and teardown), it removes what the harness
+// left: containers, networks, node processes, iptables chains, records.
+func cleanupCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cleanup",
+		Usage: "remove everything a killed harness left behind (containers, networks, node processes, iptables chains, records)",
+		UsageText: "harness cleanup [--dry-run] [--name CLUSTER] [--json]\n\n" +
+			"Only what carries the harness's labels (io.redis-harness.managed=true), chain names (RH-…)\n" +
+			"or state dir is touched, but all of it: clusters made with cluster up and runs going on\n" +
+			"now included. Run it when no harness is running, or narrow it with --name.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "dry-run", Usage: "list what would be removed, remove nothing", EnvVars: []string{"HARNESS_DRY_RUN"}},
+			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "only this cluster's resources", EnvVars: []string{"HARNESS_CLUSTER"}},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			opts := topology.CleanupOptions{DryRun: c.Bool("dry-run"), Cluster: c.String("name")}
+			// Removal goes on after Ctrl-C: a half-made cleanup helps no one.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 2*time.Minute)
+			defer cancel()
+			rep, err := topology.CleanupWith(ctx, openStore(c), opts)
+			if c.Bool("json") {
+				if perr := printJSON(c.App.Writer, rep); perr != nil {
+					return withCode(exitHarness, perr)
+				}
+			} else {
+				printCleanup(c.App.Writer, rep)
+			}
+			return withCode(exitHarness, err)
+		},
+	}
+}
+
+func printCleanup(w io.Writer, rep topology.CleanupReport) {
+	verb := "removed"
+	if rep.DryRun {
+		verb = "would remove"
+	}
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "skipped %s\n", s)
+	}
+	if rep.Empty() {
+		fmt.Fprintln(w, "nothing of the harness's found: nothing to remove")
+		return
+	}
+	for _, g := range []struct {
+		what  string
+		items []string
+	}{
+		{"container", rep.Containers}, {"network", rep.Networks}, {"process", rep.Processes},
+		{"iptables chain", rep.Chains}, {"cluster record", rep.Records},
+	} {
+		for _, it := range g.items {
+			fmt.Fprintf(w, "%s %s %s\n", verb, g.what, it)
+		}
+	}
+}

@@ -1,0 +1,320 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/topology"
+)
+
+// Result is what became of one action of the timeline. Times are history
+// times: ns since the run started.
+type Result struct {
+	Action Action `json:"action"`
+	// Fault describes the fault once in effect; Nodes are the nodes it touched.
+	Fault string   `json:"fault,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
+	// Scheduled is when it was due (Action.At); Effect when it was in
+	// effect (0 if it never was), and Latency the difference.
+	Scheduled int64         `json:"scheduled_ns"`
+	Effect    int64         `json:"effect_ns,omitempty"`
+	Latency   time.Duration `json:"latency_ns,omitempty"`
+	// Error says why it did not take effect.
+	Error string `json:"error,omitempty"`
+	// Healed is when its heal ended, HealTook how long the heal took, and
+	// HealError why it failed (the heal at the end of the run retries it).
+	Healed    int64         `json:"healed_ns,omitempty"`
+	HealTook  time.Duration `json:"heal_took_ns,omitempty"`
+	HealError string        `json:"heal_error,omitempty"`
+}
+
+// Runner runs a timeline beside the clients: each action at its offset from
+// the start of the run (the Recorder's clock), each fault healed after its
+// For, every action recorded in the history as process -1 records.
+type Runner struct {
+	env    *Env
+	start  time.Time // the clock when env.Rec is nil
+	cancel context.CancelFunc
+	done   chan struct{}
+	uses   map[topology.Ability]bool
+
+	mu      sync.Mutex
+	results []Result
+	open    map[int]Fault // by action index
+	order   []int         // open faults' indexes, in the order injected
+	closed  bool
+}
+
+// Start runs the timeline (as Resolve returns it) in the background until
+// its end or ctx's. The caller must defer HealAll, with a context of its
+// own (context.WithoutCancel and a timeout), so that every fault is healed
+// whatever ends the run.
+func Start(ctx context.Context, env *Env, timeline []Action) *Runner {
+	rctx, cancel := context.WithCancel(ctx)
+	r := &Runner{env: env, start: time.Now(), cancel: cancel, done: make(chan struct{}),
+		uses: map[topology.Ability]bool{}, results: make([]Result, len(timeline)), open: map[int]Fault{}}
+	for i, a := range timeline {
+		r.results[i] = Result{Action: a, Scheduled: int64(a.At)}
+		if k, err := Lookup(a.Do); err == nil {
+			p, _ := k.WithDefaults(a.Params)
+			for _, ab := range k.Abilities(p) {
+				r.uses[ab] = true
+			}
+		}
+	}
+	go r.run(rctx, timeline)
+	return r
+}
+
+// Done is closed when the timeline has run out (or was stopped).
+func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// Results returns what became of each action so far.
+func (r *Runner) Results() []Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.results)
+}
+
+func (r *Runner) now() int64 {
+	if r.env.Rec != nil {
+		return r.env.Rec.Now()
+	}
+	return int64(time.Since(r.start))
+}
+
+type event struct {
+	at   time.Duration
+	heal bool
+	i    int
+}
+
+func (r *Runner) run(ctx context.Context, timeline []Action) {
+	defer close(r.done)
+	var events []event
+	for i, a := range timeline {
+		events = append(events, event{at: a.At, i: i})
+		if a.For > 0 {
+			events = append(events, event{at: a.At + a.For, heal: true, i: i})
+		}
+	}
+	// In time order; at the same time heals come first, then by action.
+	sort.SliceStable(events, func(i, j int) bool {
+		a, b := events[i], events[j]
+		if a.at != b.at {
+			return a.at < b.at
+		}
+		return a.heal && !b.heal
+	})
+	for _, ev := range events {
+		if wait := time.Duration(int64(ev.at) - r.now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if ev.heal {
+			r.heal(ctx, ev.i, false)
+		} else {
+			r.inject(ctx, ev.i)
+		}
+	}
+}
+
+// inject puts action i in effect and records it.
+func (r *Runner) inject(ctx context.Context, i int) {
+	r.mu.Lock()
+	a := r.results[i].Action
+	r.mu.Unlock()
+	log := r.env.log().With("action", i, "fault", a.Do, "target", a.Target)
+	var fault Fault
+	err := safely(func() error {
+		n, err := New(a.Do, a.Params)
+		if err != nil {
+			return err
+		}
+		fault, err = n.Inject(ctx, r.env, Target(a.Target))
+		return err
+	})
+	if err == nil && fault == nil {
+		err = errors.New("the nemesis returned no fault")
+	}
+	at := r.now()
+	r.mu.Lock()
+	res := &r.results[i]
+	value := r.value(i, a, fault, false)
+	value["scheduled_ns"] = res.Scheduled
+	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
+	if err != nil {
+		res.Error = err.Error()
+		op.Error = err.Error()
+	} else {
+		res.Fault, res.Effect, res.Latency = fault.String(), at, time.Duration(at-res.Scheduled)
+		res.Nodes = nodesOfFault(fault)
+		value["latency_ns"] = int64(res.Latency)
+		r.open[i] = fault
+		r.order = append(r.order, i)
+	}
+	r.mu.Unlock()
+	r.record(op)
+	if err != nil {
+		log.Warn("fault not injected", "error", err)
+	} else {
+		log.Info("fault in effect", "what", fault.String(), "latency", time.Duration(at)-a.At)
+	}
+}
+
+// heal heals action i's fault, if open, and records it. During the run
+// (final false) a heal stopped by the run's end stays open for HealAll.
+func (r *Runner) heal(ctx context.Context, i int, final bool) error {
+	r.mu.Lock()
+	fault, ok := r.open[i]
+	a := r.results[i].Action
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	start := r.now()
+	err := safely(func() error { return fault.Heal(ctx) })
+	if err != nil && !final && ctx.Err() != nil {
+		return err // the run is ending: HealAll heals it
+	}
+	at := r.now()
+	r.mu.Lock()
+	res := &r.results[i]
+	res.Healed, res.HealTook, res.HealError = at, time.Duration(at-start), ""
+	value := r.value(i, a, fault, true)
+	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
+	if err != nil {
+		res.HealError, op.Error = err.Error(), err.Error()
+	} else {
+		delete(r.open, i)
+		r.order = slices.DeleteFunc(r.order, func(x int) bool { return x == i })
+	}
+	r.mu.Unlock()
+	r.record(op)
+	log := r.env.log().With("action", i, "fault", a.Do)
+	if err != nil {
+		log.Warn("heal failed", "what", fault.String(), "error", err)
+		return fmt.Errorf("action %d (%s): %w", i+1, a.Do, err)
+	}
+	log.Info("fault healed", "what", fault.String(), "took", time.Duration(at-start))
+	return nil
+}
+
+// value is the record's value: target, nodes, params and the fault's details.
+func (r *Runner) value(i int, a Action, f Fault, heal bool) map[string]any {
+	v := map[string]any{"action": int64(i), "target": a.Target}
+	for k, p := range a.Params {
+		v[k] = p
+	}
+	if heal {
+		v["heal"] = true
+	}
+	if f != nil {
+		v["fault"] = f.String()
+		v["nodes"] = nodesOfFault(f)
+		if d, ok := f.(Described); ok && len(d.Details()) > 0 {
+			v["details"] = d.Details()
+		}
+	}
+	return v
+}
+
+func nodesOfFault(f Fault) []string {
+	if d, ok := f.(Described); ok {
+		if n := d.Nodes(); n != nil {
+			return n
+		}
+	}
+	return []string{}
+}
+
+func (r *Runner) record(op history.Op) {
+	if r.env.Rec == nil {
+		return
+	}
+	if _, err := r.env.Rec.Append(op); err != nil {
+		r.env.log().Error("record nemesis op", "op", op.String(), "error", err)
+	}
+}
+
+// safely runs f, turning a panic into an error: a fault that panics must
+// not take the run, and with it the heal, down.
+func safely(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return f()
+}
+
+// HealAll stops the timeline and heals every fault still open, the last
+// injected first, recording each heal; then, as a safety net, it removes
+// every network rule of the cluster and resumes and restarts every node, if
+// the timeline used such faults. It returns every heal's error. Call it
+// deferred, with a context that outlives the run's (context.WithoutCancel
+// plus a timeout): on normal end, error, panic and signal alike. Later
+// calls do nothing.
+func (r *Runner) HealAll(ctx context.Context) error {
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		// An inject that ignores its context; heal what is open anyway.
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	order := slices.Clone(r.order)
+	r.mu.Unlock()
+
+	var errs []error
+	for k := len(order) - 1; k >= 0; k-- {
+		if err := r.heal(ctx, order[k], true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	env := r.env
+	if env.Backend != nil && (r.uses[topology.AbilityPartition] || r.uses[topology.AbilityNetem]) {
+		if net, ok := env.Backend.(topology.Network); ok {
+			env.mu.Lock()
+			err := safely(func() error { return net.HealNetwork(ctx, env.Cluster) })
+			env.mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("heal the network: %w", err))
+			}
+		}
+	}
+	if env.Backend != nil && r.uses[topology.AbilityLifecycle] {
+		if lc, ok := env.Backend.(topology.Lifecycle); ok {
+			nodes := env.Nodes()
+			err := each(len(nodes), func(i int) error {
+				return safely(func() error {
+					return errors.Join(lc.Resume(ctx, env.Cluster, nodes[i].Name), lc.Restart(ctx, env.Cluster, nodes[i].Name))
+				})
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("resume and restart every node: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
