@@ -104,4 +104,7 @@ type Results struct {
 	Checkers map[string]json.RawMessage `json:"checkers"`
 	Stats    json.RawMessage            `json:"stats"`
 	Expected json.RawMessage            `json:"expected,omitempty"`
+	// Nemesis is what the nemesis did, with fault latencies and the
+	// recovery time after the final heal (a run's nemesis.json).
+	Nemesis json.RawMessage `json:"nemesis,omitempty"`
 }

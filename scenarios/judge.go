@@ -65,6 +65,9 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 	if res.Expected, err = json.Marshal(out.Expected); err != nil {
 		return nil, &HarnessError{Err: err}
 	}
+	if nb, nerr := os.ReadFile(filepath.Join(dir, nemesisFile)); nerr == nil && json.Valid(nb) {
+		res.Nemesis = nb
+	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)

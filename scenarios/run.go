@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
 )
@@ -47,9 +50,11 @@ func harnessErr(format string, a ...any) error {
 // Run carries out one run of s: provision, clients, heal, final reads,
 // check, teardown. The run dir holds whatever was done, even on error.
 func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) {
-	s.Resolve()
 	if o.Backend != "" {
 		s.Backend = o.Backend
+	}
+	if err := s.Resolve(); err != nil {
+		return nil, &HarnessError{Err: err}
 	}
 	if o.Store == "" {
 		o.Store = "store"
@@ -141,6 +146,29 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		return hw.Close()
 	}
 
+	// The nemesis, beside the clients; every fault is healed whatever ends the run.
+	var nem *nemesis.Runner
+	heal := func() {
+		if nem == nil {
+			return
+		}
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if herr := nem.HealAll(hctx); herr != nil {
+			say("heal: %v", herr)
+		}
+	}
+	defer heal()
+	if len(s.Nemesis.Timeline) > 0 {
+		env := &nemesis.Env{
+			Cluster: cl.c, Backend: cl.backend, Admin: admin, Rec: rec,
+			Rand: rand.New(rand.NewPCG(uint64(s.Seed), 0x6e656d)), Log: log,
+		}
+		cl.setEnv(env)
+		say("nemesis: %d faults scheduled", len(s.Nemesis.Timeline))
+		nem = nemesis.Start(ctx, env, s.Nemesis.Timeline)
+	}
+
 	// The clients, for the time limit.
 	say("running %s for %s with %d clients…", workloadNames(s.Client), s.TimeLimit, s.Client.Concurrency)
 	wctx, cancel := context.WithTimeout(ctx, s.TimeLimit)
@@ -153,11 +181,26 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		log.Error("workloads", "err", werr)
 	}
 
-	// The end: heal (the nemesis will have opened faults), wait for health, final reads.
+	// The end: heal every fault, wait for health, final reads.
+	var recovery time.Duration
+	healthy := false
 	if ctx.Err() == nil {
+		if nem != nil {
+			say("healing every fault…")
+			heal()
+		}
 		say("waiting for the cluster to be healthy…")
+		hstart := time.Now()
 		if _, herr := admin.WaitHealthy(ctx, cl.addrs(), topology.Expect{Masters: 0, Replicas: s.Cluster.Replicas}, s.Cluster.HealthTimeout); herr != nil {
 			say("cluster not healthy at the end: %v", herr)
+		} else {
+			healthy = true
+		}
+		recovery = time.Since(hstart)
+		if nem != nil {
+			if werr := writeNemesis(dir, nem.Results(), recovery, healthy); werr != nil {
+				log.Error("nemesis.json", "err", werr)
+			}
 		}
 		fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 		if ferr := workloads.Final(fctx, s.Client, cl.addrs(), rec, summary.Used); ferr != nil {
@@ -246,6 +289,37 @@ func progress(ctx context.Context, done chan<- struct{}, o Options, r *countingR
 	}
 }
 
+// nemesisFile records what the nemesis did and how long the cluster took to
+// recover after the final heal; Judge puts it into results.json.
+const nemesisFile = "nemesis.json"
+
+// NemesisReport is results.json's "nemesis": every action with the time it
+// took effect (latency from its schedule), its heal, and the recovery time
+// from the final heal to the health gate.
+type NemesisReport struct {
+	Actions []nemesis.Result `json:"actions"`
+	// RecoveryS is the time from the end of the final heal until the
+	// health gate passed (or gave up: Healthy false).
+	RecoveryS float64 `json:"recovery_s"`
+	Healthy   bool    `json:"healthy"`
+	// MaxLatencyMS is the largest schedule → in-effect latency.
+	MaxLatencyMS float64 `json:"max_latency_ms"`
+}
+
+func writeNemesis(dir string, results []nemesis.Result, recovery time.Duration, healthy bool) error {
+	r := NemesisReport{Actions: results, RecoveryS: recovery.Seconds(), Healthy: healthy}
+	for _, a := range results {
+		if ms := float64(a.Latency) / 1e6; ms > r.MaxLatencyMS {
+			r.MaxLatencyMS = ms
+		}
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, nemesisFile), append(b, '\n'), 0o644)
+}
+
 // runCluster is the cluster a run uses: made by a backend, or given by address.
 type runCluster struct {
 	backend topology.Backend // nil for --addr
@@ -255,6 +329,13 @@ type runCluster struct {
 	seed    string
 	mu      sync.Mutex
 	members []string
+	env     *nemesis.Env // set while a nemesis may change the members
+}
+
+func (r *runCluster) setEnv(env *nemesis.Env) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.env = env
 }
 
 // addrs is the cluster's current members (re-discovered: failovers and
@@ -262,6 +343,9 @@ type runCluster struct {
 func (r *runCluster) addrs() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.env != nil {
+		return r.env.Addrs()
+	}
 	if r.c != nil {
 		return r.c.Addrs()
 	}
@@ -280,8 +364,20 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 		if err != nil {
 			return nil, harnessErr("--addr %s: %w", o.Addr, err)
 		}
+		if err := nemesis.Validate(s.Nemesis, nil); err != nil {
+			return nil, &HarnessError{Err: err}
+		}
 		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(found), o.Addr)
-		return &runCluster{admin: a, seed: o.Addr, members: found}, nil
+		rc := &runCluster{admin: a, seed: o.Addr, members: found}
+		if !s.Nemesis.Empty() {
+			// Faults that speak only Redis (failover, reshard) act on it.
+			rc.c = &topology.Cluster{Name: "external", Backend: "external"}
+			for _, addr := range found {
+				host, _, _ := strings.Cut(addr, ":")
+				rc.c.Nodes = append(rc.c.Nodes, topology.Node{Name: addr, Addr: addr, Host: host})
+			}
+		}
+		return rc, nil
 	}
 	store := topology.Store{Dir: filepath.Join(dir, "state")}
 	b, why, err := topology.SelectBackend(ctx, s.Backend, store)
@@ -289,6 +385,9 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 		return nil, &HarnessError{Err: err}
 	}
 	say("%s", why)
+	if err := nemesis.Validate(s.Nemesis, b); err != nil {
+		return nil, &HarnessError{Err: err}
+	}
 	spec := topology.Spec{
 		Name: clusterName(s), Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas,
 		Image: s.Cluster.Image, Config: s.Cluster.Config, RunID: filepath.Base(dir),

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
 	"gopkg.in/yaml.v3"
@@ -35,6 +36,9 @@ type Scenario struct {
 	Seed int64 `yaml:"seed,omitempty"`
 	// Client is the workload mix and the client's settings.
 	Client workloads.Config `yaml:"client"`
+	// Nemesis is the fault schedule: Jepsen-style faults and an interval,
+	// or an explicit timeline. The resolved scenario holds the timeline.
+	Nemesis nemesis.Spec `yaml:"nemesis,omitempty"`
 	// Check configures the checkers.
 	Check CheckSpec `yaml:"check"`
 	// Expect declares the verdict each checker should reach, e.g.
@@ -127,9 +131,10 @@ func Source(name string) ([]byte, error) {
 	return b, nil
 }
 
-// Resolve fills every default, so that the resolved scenario written into
-// the run dir says exactly what ran.
-func (s *Scenario) Resolve() {
+// Resolve fills every default and turns the nemesis's faults into an
+// explicit timeline, so that the resolved scenario written into the run dir
+// says exactly what ran and a rerun repeats it.
+func (s *Scenario) Resolve() error {
 	if s.Backend == "" {
 		s.Backend = "auto"
 	}
@@ -150,6 +155,14 @@ func (s *Scenario) Resolve() {
 		s.Seed = time.Now().UnixNano() % 1_000_000_000
 	}
 	s.Client.Seed = s.Seed
+	if !s.Nemesis.Empty() {
+		timeline, err := s.Nemesis.Resolve(s.Seed, s.TimeLimit)
+		if err != nil {
+			return fmt.Errorf("nemesis: %w", err)
+		}
+		s.Nemesis = nemesis.Spec{Timeline: timeline}
+	}
+	return nil
 }
 
 // Validate says what is wrong, naming the field.
@@ -173,6 +186,15 @@ func (s *Scenario) Validate() error {
 	}
 	if err := s.Client.Validate(); err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	if !s.Nemesis.Empty() {
+		limit := s.TimeLimit
+		if limit == 0 {
+			limit = 30 * time.Second
+		}
+		if _, err := s.Nemesis.Resolve(1, limit); err != nil {
+			return fmt.Errorf("nemesis: %w", err)
+		}
 	}
 	return nil
 }

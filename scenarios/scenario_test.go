@@ -62,7 +62,9 @@ func TestResolvedRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Resolve()
+	if err := s.Resolve(); err != nil {
+		t.Fatal(err)
+	}
 	if s.Seed == 0 || s.Client.Seed != s.Seed || s.Client.Concurrency == 0 || s.Backend == "" {
 		t.Fatalf("not resolved: %+v", s)
 	}
@@ -74,7 +76,9 @@ func TestResolvedRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resolved scenario does not parse: %v\n%s", err, b)
 	}
-	back.Resolve()
+	if err := back.Resolve(); err != nil {
+		t.Fatal(err)
+	}
 	b2, _ := back.Marshal()
 	if string(b) != string(b2) {
 		t.Errorf("round trip differs:\n%s\n---\n%s", b, b2)

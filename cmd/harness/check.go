@@ -42,7 +42,9 @@ func checkCommand() *cli.Command {
 			case err == nil:
 			case errors.Is(err, fs.ErrNotExist) && only != "":
 				s = &scenarios.Scenario{Name: filepath.Base(dir), Client: workloads.Config{Workloads: []workloads.Spec{{Name: only}}}}
-				s.Resolve()
+				if err := s.Resolve(); err != nil {
+					return withCode(exitHarness, err)
+				}
 			case errors.Is(err, fs.ErrNotExist):
 				return usageErr("check %s: no scenario.yaml to say which checkers apply; give --workload W (%s)", dir, joinNames(checker.KnownWorkloads()))
 			default:

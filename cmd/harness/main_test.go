@@ -350,3 +350,48 @@ func TestRunSmokeAndCheck(t *testing.T) {
 		t.Errorf("check of a stale read: exit %d %s", code, out)
 	}
 }
+
+// TestRunPartitionMasterFindsLostWrites: the harness must catch Redis's
+// documented lost writes when a master is cut off from the cluster while
+// clients still reach it, and record the fault in the history.
+func TestRunPartitionMasterFindsLostWrites(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("skipping: redis-server not installed (apt-get install redis-server)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: partitions on the local backend need root (iptables)")
+	}
+	store := t.TempDir()
+	code, out, stderr := harness(t, t.TempDir(), "run", "partition-master", "--backend", "local", "--time-limit", "14s", "--store", store)
+	if code != 0 || !strings.Contains(out, "as the scenario expects") {
+		t.Fatalf("run partition-master: exit %d\n%s\n%s", code, out, stderr)
+	}
+	dir, _ := filepath.EvalSymlinks(filepath.Join(store, "latest"))
+	var res struct {
+		Checkers struct {
+			Set struct {
+				Lost int `json:"lost"`
+			} `json:"set"`
+		} `json:"checkers"`
+		Nemesis struct {
+			Actions []struct {
+				Error string `json:"error"`
+			} `json:"actions"`
+			Healthy bool `json:"healthy"`
+		} `json:"nemesis"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Checkers.Set.Lost == 0 || len(res.Nemesis.Actions) != 1 || res.Nemesis.Actions[0].Error != "" || !res.Nemesis.Healthy {
+		t.Errorf("results.json: %s", b)
+	}
+	hist, _ := os.ReadFile(filepath.Join(dir, "history.jsonl"))
+	if n := strings.Count(string(hist), `"process":-1,"type":"info","f":"partition"`); n != 2 {
+		t.Errorf("%d nemesis records for the partition, want 2 (in effect, healed)", n)
+	}
+	if out, _ := exec.Command("iptables", "-S").Output(); strings.Contains(string(out), "RH-") {
+		t.Errorf("iptables rules left behind:\n%s", out)
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/scenarios"
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
@@ -33,6 +35,8 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "ops-per-key", Usage: "ops per key before moving to a fresh key (default: the scenario's, else 1000)"},
 			&cli.DurationFlag{Name: "check-timeout", Usage: "linearizability budget; past it the verdict is unknown"},
 			&cli.IntFlag{Name: "test-count", Usage: "run each scenario this many times", Value: 1},
+			&cli.StringSliceFlag{Name: "nemesis", Usage: "faults to alternate with heals, replacing the scenario's (" + joinNames(nemesis.Names()) + "; a target after @, e.g. partition@primary)"},
+			&cli.DurationFlag{Name: "nemesis-interval", Usage: "how long each fault lasts, and the healed time between faults", Value: nemesis.DefaultInterval},
 		},
 		Action: func(c *cli.Context) error {
 			names := c.Args().Slice()
@@ -108,6 +112,23 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 	}
 	if w := c.String("workload"); w != "" {
 		s.Client.Workloads = []workloads.Spec{{Name: w}}
+	}
+	if f := c.StringSlice("nemesis"); len(f) > 0 {
+		if c.Duration("nemesis-interval") <= 0 {
+			return usageErr("--nemesis-interval %s: want a positive duration, e.g. 10s", c.Duration("nemesis-interval"))
+		}
+		var faults []string
+		for _, x := range f {
+			for _, y := range strings.Split(x, ",") {
+				if y = strings.TrimSpace(y); y != "" {
+					faults = append(faults, y)
+				}
+			}
+		}
+		if len(faults) == 1 && faults[0] == "none" {
+			faults = nil
+		}
+		s.Nemesis = nemesis.Spec{Faults: faults, Interval: c.Duration("nemesis-interval")}
 	}
 	if err := s.Validate(); err != nil {
 		return usageErr("scenario %s: %v", s.Name, err)
