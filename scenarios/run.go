@@ -133,15 +133,20 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		stopMonitor()
 		return &Outcome{Dir: dir}, harnessErr("topology.jsonl: %w", err)
 	}
+	tenc := json.NewEncoder(tf)
 	mwg.Add(1)
 	go func() {
 		defer mwg.Done()
-		enc := json.NewEncoder(tf)
-		admin.Monitor(mctx, 250*time.Millisecond, cl.addrs, hw.Now, func(smp topology.Sample) { enc.Encode(smp) })
+		admin.Monitor(mctx, 250*time.Millisecond, cl.addrs, hw.Now, func(smp topology.Sample) { tenc.Encode(smp) })
 	}()
 	closeAll := func() error {
 		stopMonitor()
 		mwg.Wait()
+		// The last sample is the converged view the slots checker judges:
+		// take it now, after the health gate and the final reads.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		tenc.Encode(topology.SampleOf(admin.Snapshot(sctx, cl.addrs()), hw.Now()))
+		cancel()
 		tf.Close()
 		return hw.Close()
 	}

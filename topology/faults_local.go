@@ -64,15 +64,39 @@ func localNode(c *Cluster, name string) (Node, error) {
 // ours, else the one found in /proc (a restarted node has a new pid, which
 // the cluster's record does not follow); 0 when none runs.
 func nodePID(n Node) int {
-	if ours(n.PID, n) && !zombie(n.PID) {
+	if ours(n.PID, n) && !zombie(n.PID) && !forkedChild(n.PID) {
 		return n.PID
 	}
-	for _, pid := range redisPIDs() {
-		if ours(pid, n) && !zombie(pid) {
+	for _, pid := range nodePIDs(n) {
+		if !forkedChild(pid) {
 			return pid
 		}
 	}
 	return 0
+}
+
+// nodePIDs lists every live process of the node: its server and the
+// children the server forked (AOF rewrite, RDB save), which outlive a
+// SIGKILL of their parent.
+func nodePIDs(n Node) []int {
+	var out []int
+	for _, pid := range redisPIDs() {
+		if ours(pid, n) && !zombie(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// forkedChild reports whether pid is a child a server forked: Redis titles
+// them redis-aof-rewrite, redis-rdb-bgsave, redis-rdb-to-slaves.
+func forkedChild(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	title := string(b)
+	return strings.HasPrefix(title, "redis-aof-rewrite") || strings.HasPrefix(title, "redis-rdb-")
 }
 
 // redisPIDs lists the processes of this machine whose executable is a redis one.

@@ -262,16 +262,18 @@ func ours(pid int, n Node) bool {
 // stop kills the node's server (SIGKILL: its data is about to be removed or
 // it is meant to die) and waits until it is gone.
 func stop(ctx context.Context, n Node) error {
-	pid := nodePID(n) // not n.PID alone: a restarted node has a new pid
-	if pid == 0 {
+	pids := nodePIDs(n) // not n.PID alone: a restarted node has a new pid, and forked children outlive it
+	if len(pids) == 0 {
 		return nil
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill node %s (pid %d): %w", n.Name, pid, err)
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill node %s (pid %d): %w", n.Name, pid, err)
+		}
 	}
-	n.PID = pid
 	return poll(ctx, 10*time.Millisecond, func() (bool, string, error) {
-		return !ours(n.PID, n) || zombie(n.PID), fmt.Sprintf("node %s (pid %d) still running", n.Name, n.PID), nil
+		left := nodePIDs(n)
+		return len(left) == 0, fmt.Sprintf("node %s (pids %v) still running", n.Name, left), nil
 	})
 }
 
