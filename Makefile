@@ -5,7 +5,7 @@ NAME    ?= demo
 BACKEND ?= auto
 PKGS    := ./...
 
-.PHONY: all build deps run cluster down test bench lint image clean
+.PHONY: all build deps run cluster down test bench detection lint image clean
 
 all: build
 
@@ -42,6 +42,15 @@ bench: deps
 	$(GO) test -run '^$$' -bench ClusterUp -benchtime 3x -timeout 30m ./topology/
 	$(GO) test -run '^$$' -bench Throughput -benchtime 3x -timeout 30m ./workloads/
 	$(GO) test -run '^$$' -bench Check1M -benchtime 1x -timeout 30m ./checker/
+
+# Detection power: run partition-master N times (30 s each) and print how
+# many runs found the lost writes it must find.
+N ?= 20
+detection: deps build
+	@found=0; for i in $$(seq 1 $(N)); do \
+	  if $(BIN) run partition-master --backend $(BACKEND) --time-limit 30s >/dev/null 2>&1; then found=$$((found+1)); fi; \
+	  echo "run $$i: $$found found so far"; \
+	done; echo "partition-master detected lost writes in $$found of $(N) runs"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
