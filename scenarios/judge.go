@@ -34,7 +34,8 @@ type Expectation struct {
 
 // Judge checks the run dir's history with the checkers of s's workloads
 // (every client op counted as workload only, when only is set), writes
-// results.json and junit.xml, and says whether s's expectation was met.
+// results.json, junit.xml and the report (index.html and plots), and says
+// whether s's expectation was met.
 func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome, error) {
 	in, err := checker.Load(dir)
 	if err != nil {
@@ -77,6 +78,9 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 	}
 	if err != nil {
 		return nil, harnessErr("write results: %w", err)
+	}
+	if err := reports.Write(dir); err != nil {
+		return nil, harnessErr("write the report: %w", err)
 	}
 	return out, nil
 }

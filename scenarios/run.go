@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/nemesis"
+	"github.com/redis-harness/harness/reports"
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
 )
@@ -93,11 +94,14 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		log.Error("provision", "err", err)
 		return &Outcome{Dir: dir}, err
 	}
+	logsCollected := false
 	defer func() {
 		// Teardown survives Ctrl-C: it runs under its own context.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		cl.collectLogs(cctx, dir, log)
+		if !logsCollected {
+			cl.collectLogs(cctx, dir, log)
+		}
 		if o.Keep || cl.backend == nil {
 			if cl.backend != nil {
 				say("kept cluster %s: harness --state-dir %s cluster status --name %s", cl.c.Name, cl.store.Dir, cl.c.Name)
@@ -220,7 +224,17 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check re-judges it)", dir)
 	}
 	say("%d ops recorded in %s; checking…", rec.completions.Load(), time.Since(start).Round(time.Millisecond))
+	// Node logs before the report, which links them and reads the version.
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	cl.collectLogs(lctx, dir, log)
+	lcancel()
+	logsCollected = true
 	out, err = Judge(ctx, dir, s, "")
+	if err == nil {
+		if ierr := reports.WriteIndex(o.Store); ierr != nil {
+			log.Warn("store index", "err", ierr)
+		}
+	}
 	if err != nil {
 		return &Outcome{Dir: dir}, err
 	}

@@ -2,13 +2,15 @@
 # Installs what the harness needs on a Debian machine and is missing:
 # redis-server (local backend, and the docker node image is built from it),
 # redis-tools (redis-cli: cross-checks and the hand-made benchmark),
-# iptables and iproute2 (network faults). Does nothing when all are present.
+# iptables and iproute2 (network faults), chromium (the report renders in a
+# headless browser in the tests). Does nothing when all are present.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v iptables >/dev/null || need+=(iptables)
 command -v tc >/dev/null || need+=(iproute2)
+command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

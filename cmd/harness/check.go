@@ -16,7 +16,7 @@ import (
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
-		Usage: "re-judge a stored history and rewrite results.json and junit.xml",
+		Usage: "re-judge a stored history and rewrite results.json, junit.xml and index.html",
 		Description: "RUN_DIR is a run dir (its scenario.yaml says which checkers apply) or any directory\n" +
 			"holding a history.jsonl in the harness's format: then --workload says how to read it.\n" +
 			"A truncated last line (a crashed run) is tolerated with a warning.",

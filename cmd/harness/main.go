@@ -107,6 +107,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			checkCommand(),
 			scenariosCommand(),
+			reportCommand(),
+			cleanupCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageErr("%s: %v (see harness %s --help)", c.Command.FullName(), err, c.Command.FullName())
