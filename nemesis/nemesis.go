@@ -170,6 +170,7 @@ func (k Kind) NeedsBackend(p Params) bool {
 var registry = newRegistry(
 	partitionKinds(), killKinds(), pauseKinds(), failoverKinds(),
 	reshardKinds(), netemKinds(), membershipKinds(),
+	diskKinds(),
 )
 
 func newRegistry(groups ...[]Kind) map[string]Kind {

@@ -18,7 +18,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"add-node", "failover", "kill", "netem", "partition", "partition-bridge", "partition-halves",
+	want := []string{"add-node", "failover", "kill", "kill-lose-aof-tail", "kill-wipe", "netem", "partition", "partition-bridge", "partition-halves",
 		"partition-one-way", "partition-ring", "pause", "remove-node", "reshard", "reshard-interrupted"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names = %v\nwant %v", got, want)

@@ -38,6 +38,8 @@ func (d *Docker) CanFault(a Ability) error {
 	switch a {
 	case AbilityLifecycle:
 		return nil
+	case AbilityDisk:
+		return d.CanDisk()
 	case AbilityPartition, AbilityNetem:
 		if err := needRoot(d.Name(), a); err != nil {
 			return err

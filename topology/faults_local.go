@@ -32,6 +32,8 @@ func (l *Local) CanFault(a Ability) error {
 	switch a {
 	case AbilityLifecycle:
 		return nil
+	case AbilityDisk:
+		return l.CanDisk()
 	case AbilityPartition, AbilityNetem:
 		if err := needRoot(l.Name(), a); err != nil {
 			return err
