@@ -186,8 +186,8 @@ func TestPacer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if d := time.Since(start); d < 50*time.Millisecond || d > 500*time.Millisecond {
-		t.Errorf("6 ops at 100/s took %s, want about 50ms", d)
+	if d := time.Since(start); d < 50*time.Millisecond { // a lower bound only: the machine may be slow, never too fast
+		t.Errorf("6 ops at 100/s took %s, want at least 50ms", d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
