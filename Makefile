@@ -35,7 +35,7 @@ down: build
 # why, only where docker or redis-server is absent).
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	./scripts/test.sh $(PKGS)
 
 # Speed goals, measured side by side in one run (see README).
 bench: deps
