@@ -184,28 +184,42 @@ func countLines(r io.Reader, half int64) (lines int, mid int64, upToMid int, err
 // malformed line is an error naming it, except a last line with no newline
 // that does not parse: it is left out and described in warning.
 func ReadTopology(r io.Reader) (samples []topology.Sample, warning string, err error) {
+	warning, err = ScanTopology(r, func(s *topology.Sample) error {
+		samples = append(samples, *s)
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	sort.SliceStable(samples, func(i, j int) bool { return samples[i].Time < samples[j].Time })
+	return samples, warning, nil
+}
+
+// ScanTopology streams topology.jsonl's samples to fn in file order, so a
+// long run's samples need not be held at once. A last line cut short is
+// left out and named in the warning; any other bad line is an error naming it.
+func ScanTopology(r io.Reader, fn func(*topology.Sample) error) (warning string, err error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for line := 1; ; line++ {
 		b, rerr := br.ReadBytes('\n')
 		if rerr != nil && rerr != io.EOF {
-			return nil, "", fmt.Errorf("read line %d: %w", line, rerr)
+			return "", fmt.Errorf("read line %d: %w", line, rerr)
 		}
 		last := rerr == io.EOF
 		if t := bytes.TrimSpace(b); len(t) > 0 {
 			var s topology.Sample
 			if jerr := json.Unmarshal(t, &s); jerr != nil {
 				if last {
-					warning = fmt.Sprintf("line %d ends early (%d bytes, no newline): left out, as a run that died mid-write leaves it", line, len(b))
-					break
+					return fmt.Sprintf("line %d ends early (%d bytes, no newline): left out, as a run that died mid-write leaves it", line, len(b)), nil
 				}
-				return nil, "", fmt.Errorf("line %d: %w", line, jerr)
+				return "", fmt.Errorf("line %d: %w", line, jerr)
 			}
-			samples = append(samples, s)
+			if err := fn(&s); err != nil {
+				return "", err
+			}
 		}
 		if last {
-			break
+			return "", nil
 		}
 	}
-	sort.SliceStable(samples, func(i, j int) bool { return samples[i].Time < samples[j].Time })
-	return samples, warning, nil
 }

@@ -1,12 +1,8 @@
 package reports
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,27 +77,15 @@ func scanTopology(dir string, wantSlots map[int]bool) (*topoScan, error) {
 		return nil, fmt.Errorf("read topology: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	for line := 1; ; line++ {
-		b, rerr := br.ReadBytes('\n')
-		if rerr != nil && rerr != io.EOF {
-			return nil, fmt.Errorf("%s line %d: %w", path, line, rerr)
-		}
-		last := rerr == io.EOF
-		if b = bytes.TrimSpace(b); len(b) > 0 {
-			var s topology.Sample
-			if err := json.Unmarshal(b, &s); err != nil {
-				if last {
-					t.Warning = fmt.Sprintf("%s line %d ends early: left out", checker.TopologyFile, line)
-					break
-				}
-				return nil, fmt.Errorf("%s line %d: %w", path, line, err)
-			}
-			t.add(&s, wantSlots)
-		}
-		if last {
-			break
-		}
+	warning, err := checker.ScanTopology(f, func(s *topology.Sample) error {
+		t.add(s, wantSlots)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if warning != "" {
+		t.Warning = checker.TopologyFile + ": " + warning
 	}
 	for addr, spans := range t.Lanes {
 		sort.SliceStable(spans, func(i, j int) bool { return spans[i].T < spans[j].T })
