@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/topology"
 )
 
 // MaxListed caps every list of evidence in a result (lost elements, torn
@@ -29,17 +30,10 @@ func WorkloadOf(key string) string {
 }
 
 // hashTag is the text inside key's first non-empty {…}, as Redis Cluster
-// reads it.
+// reads it (topology.HashTag returns the whole key when there is none).
 func hashTag(key string) (string, bool) {
-	open := strings.IndexByte(key, '{')
-	if open < 0 {
-		return "", false
-	}
-	end := strings.IndexByte(key[open+1:], '}')
-	if end <= 0 {
-		return "", false
-	}
-	return key[open+1 : open+1+end], true
+	tag := topology.HashTag(key)
+	return tag, tag != key
 }
 
 // selector picks a checker's ops out of a mixed history by their key's
