@@ -5,7 +5,7 @@ NAME    ?= demo
 BACKEND ?= auto
 PKGS    := ./...
 
-.PHONY: all build deps run cluster down test bench detection lint image clean
+.PHONY: all build deps run cluster down test bench detection soak lint image clean
 
 all: build
 
@@ -51,6 +51,14 @@ detection: deps build
 	  if $(BIN) run partition-master --backend $(BACKEND) --time-limit 30s >/dev/null 2>&1; then found=$$((found+1)); fi; \
 	  echo "run $$i: $$found found so far"; \
 	done; echo "partition-master detected lost writes in $$found of $(N) runs"
+
+# A soak: SCENARIOS round-robin for DURATION, one verdict at the end
+# (store/soak.html, soak.json, soak-junit.xml). ARGS adds flags, e.g.
+# ARGS="--time-limit 60s --fail-fast".
+DURATION  ?= 1h
+SCENARIOS ?= mixed
+soak: deps build
+	$(BIN) soak --scenarios $(SCENARIOS) --duration $(DURATION) --backend $(BACKEND) $(ARGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

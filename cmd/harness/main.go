@@ -108,6 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			checkCommand(),
 			scenariosCommand(),
 			reportCommand(),
+			soakCommand(),
 			cleanupCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {

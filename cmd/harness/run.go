@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/scenarios"
@@ -22,32 +22,24 @@ func runCommand() *cli.Command {
 			"store/latest at it. Exit: 0 valid (or the scenario's expectation met), 1 anomalies,\n" +
 			"2 unknown, 3 the harness could not do its job.",
 		UsageText: "harness run [SCENARIO|FILE …] [--backend auto|docker|local] [--addr HOST:PORT] [--time-limit 60s]\n" +
-			"   [--concurrency 10] [--seed N] [--store DIR] [--keep] [--workload W] [--test-count K]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backend", Usage: "auto, docker or local (default: the scenario's, else auto)", EnvVars: []string{"HARNESS_BACKEND"}},
+			"   [--concurrency 10] [--seed N] [--store DIR] [--keep] [--workload W] [--test-count K]\n" +
+			"harness run --replay RUN_DIR [--backend …] [--store DIR] [--keep]",
+		Flags: append(scenarioFlags(),
 			addrFlag,
-			&cli.DurationFlag{Name: "time-limit", Usage: "how long the clients run (default: the scenario's)"},
-			&cli.IntFlag{Name: "concurrency", Usage: "client workers (default: the scenario's)"},
-			&cli.Int64Flag{Name: "seed", Usage: "fix every random choice (default: the scenario's, else random; recorded in the run dir)"},
-			&cli.StringFlag{Name: "store", Usage: "where runs are stored", Value: "store", EnvVars: []string{"HARNESS_STORE"}},
 			&cli.BoolFlag{Name: "keep", Usage: "leave the cluster running after the run"},
-			&cli.StringFlag{Name: "workload", Usage: "replace the scenario's workloads with this one (" + joinNames(workloads.Names()) + ")"},
-			&cli.IntFlag{Name: "ops-per-key", Usage: "ops per key before moving to a fresh key (default: the scenario's, else 1000)"},
-			&cli.DurationFlag{Name: "check-timeout", Usage: "linearizability budget; past it the verdict is unknown"},
 			&cli.IntFlag{Name: "test-count", Usage: "run each scenario this many times", Value: 1},
-			&cli.StringSliceFlag{Name: "nemesis", Usage: "faults to alternate with heals, replacing the scenario's (" + joinNames(nemesis.Names()) + "; a target after @, e.g. partition@primary)"},
-			&cli.DurationFlag{Name: "nemesis-interval", Usage: "how long each fault lasts, and the healed time between faults", Value: nemesis.DefaultInterval},
-		},
+			replayFlag,
+		),
 		Action: func(c *cli.Context) error {
+			if c.IsSet("replay") {
+				return runReplay(c)
+			}
 			names := c.Args().Slice()
 			if len(names) == 0 {
 				names = []string{"smoke"}
 			}
 			if c.Int("test-count") < 1 {
 				return usageErr("--test-count %d: want at least 1", c.Int("test-count"))
-			}
-			if w := c.String("workload"); w != "" && !contains(workloads.Names(), w) {
-				return usageErr("--workload %q: want one of %s", w, joinNames(workloads.Names()))
 			}
 			var list []*scenarios.Scenario
 			for _, n := range names {
@@ -81,8 +73,28 @@ func runCommand() *cli.Command {
 	}
 }
 
+// scenarioFlags are the flags that shape each run, shared by run and soak
+// (applyRunFlags reads them).
+func scenarioFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "backend", Usage: "auto, docker or local (default: the scenario's, else auto)", EnvVars: []string{"HARNESS_BACKEND"}},
+		&cli.DurationFlag{Name: "time-limit", Usage: "how long the clients run (default: the scenario's)"},
+		&cli.IntFlag{Name: "concurrency", Usage: "client workers (default: the scenario's)"},
+		&cli.Int64Flag{Name: "seed", Usage: "fix every random choice (default: the scenario's, else random; recorded in the run dir)"},
+		&cli.StringFlag{Name: "store", Usage: "where runs are stored", Value: "store", EnvVars: []string{"HARNESS_STORE"}},
+		&cli.StringFlag{Name: "workload", Usage: "replace the scenario's workloads with this one (" + joinNames(workloads.Names()) + ")"},
+		&cli.IntFlag{Name: "ops-per-key", Usage: "ops per key before moving to a fresh key (default: the scenario's, else 1000)"},
+		&cli.DurationFlag{Name: "check-timeout", Usage: "linearizability budget; past it the verdict is unknown"},
+		&cli.StringSliceFlag{Name: "nemesis", Usage: "faults to alternate with heals, replacing the scenario's (" + joinNames(nemesis.Names()) + "; a target after @, e.g. partition@primary)"},
+		&cli.DurationFlag{Name: "nemesis-interval", Usage: "how long each fault lasts, and the healed time between faults", Value: nemesis.DefaultInterval},
+	}
+}
+
 // applyRunFlags overrides the scenario with the flags given, and validates the result.
 func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
+	if w := c.String("workload"); w != "" && !contains(workloads.Names(), w) {
+		return usageErr("--workload %q: want one of %s", w, joinNames(workloads.Names()))
+	}
 	if c.IsSet("time-limit") {
 		if c.Duration("time-limit") <= 0 {
 			return usageErr("--time-limit %s: want a positive duration, e.g. 60s", c.Duration("time-limit"))
@@ -117,14 +129,7 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 		if c.Duration("nemesis-interval") <= 0 {
 			return usageErr("--nemesis-interval %s: want a positive duration, e.g. 10s", c.Duration("nemesis-interval"))
 		}
-		var faults []string
-		for _, x := range f {
-			for _, y := range strings.Split(x, ",") {
-				if y = strings.TrimSpace(y); y != "" {
-					faults = append(faults, y)
-				}
-			}
-		}
+		faults := splitList(f)
 		if len(faults) == 1 && faults[0] == "none" {
 			faults = nil
 		}
@@ -189,4 +194,54 @@ func joinNames(n []string) string {
 		s += x
 	}
 	return s
+}
+
+var replayFlag = &cli.StringFlag{Name: "replay", Usage: "rerun RUN_DIR's resolved scenario.yaml (same seed, cluster, op streams and fault timeline), then write the new run's replay.json: where its history diverged from RUN_DIR's"}
+
+// runReplay is run --replay RUN_DIR: the run again, then the comparison.
+func runReplay(c *cli.Context) error {
+	dir := c.String("replay")
+	if c.Args().Len() > 0 {
+		return usageErr("--replay %s: give no scenarios with --replay (it reruns the run dir's own scenario.yaml)", dir)
+	}
+	// Only where the run goes may change; everything else would make it another run.
+	for _, f := range []string{"addr", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "test-count", "nemesis", "nemesis-interval"} {
+		if c.IsSet(f) {
+			return usageErr("--%s with --replay: a replay keeps the original run's settings (only --backend, --store and --keep may be given); run the scenario file %s with --%s instead for a different run", f, filepath.Join(dir, "scenario.yaml"), f)
+		}
+	}
+	s, err := scenarios.LoadReplay(dir)
+	if err != nil {
+		return withCode(exitHarness, err)
+	}
+	if b := c.String("backend"); b != "" && !contains(topology.Backends, b) {
+		return usageErr("--backend %q: want auto, docker or local", b)
+	}
+	fmt.Fprintf(c.App.Writer, "replaying %s: scenario %s, seed %d, %d nemesis actions\n", dir, s.Name, s.Seed, len(s.Nemesis.Timeline))
+	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
+	out, err := scenarios.Run(c.Context, s, scenarios.Options{
+		Backend: c.String("backend"), Store: c.String("store"), Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty,
+	})
+	if err != nil {
+		if out != nil && out.Dir != "" {
+			return withCode(exitHarness, fmt.Errorf("replay %s: %w (run dir %s)", s.Name, err, out.Dir))
+		}
+		return withCode(exitHarness, fmt.Errorf("replay %s: %w", s.Name, err))
+	}
+	printOutcome(c, s.Name, out)
+	rep, err := scenarios.CompareRuns(dir, out.Dir)
+	if err == nil {
+		err = scenarios.WriteReplay(out.Dir, rep)
+	}
+	if err != nil {
+		return withCode(exitHarness, fmt.Errorf("replay: compare %s with %s: %w", dir, out.Dir, err))
+	}
+	fmt.Fprint(c.App.Writer, rep.Summary())
+	if rep.DeterminismBug {
+		return withCode(exitHarness, fmt.Errorf("replay: the harness generated different ops for the same seed (a harness bug): see %s", filepath.Join(out.Dir, scenarios.ReplayFile)))
+	}
+	if out.Code != exitValid {
+		return silentExit(out.Code)
+	}
+	return nil
 }

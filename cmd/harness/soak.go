@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis-harness/harness/reports"
+	"github.com/redis-harness/harness/scenarios"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+func soakCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "soak",
+		Usage: "run scenarios round-robin for a count or a duration; one summary and one verdict at the end",
+		Description: "Each run is a normal run (fresh cluster, its own run dir under the store). After every run\n" +
+			"the store's soak.json, soak.html and soak-junit.xml are rewritten: per scenario × image the\n" +
+			"runs, valid/invalid/unknown/harness-error counts, detection rate of expected anomalies,\n" +
+			"recovery time, throughput, links to each run, and a triage separating anomalies Redis\n" +
+			"produced from harness or environment failures. Each run is bounded by its time limit plus\n" +
+			"--margin; with --duration no run starts that would not fit, and one still going at the end\n" +
+			"is cut (recorded, not counted). Five harness errors in a row end the soak (a broken\n" +
+			"environment). --images sets each run's node image and needs the docker backend.\n" +
+			"Exit: 0 every run met its expectation; 1 some run's verdict contradicted its expectation\n" +
+			"(an unexpected anomaly, or an expected one not found) — 1 wins over 3, because what Redis\n" +
+			"did matters more than a flaky environment; else 3 some run failed for harness reasons\n" +
+			"(cluster never healthy, backend error, run over its bound); else 2 some run was unknown.",
+		UsageText: "harness soak [--scenarios a,b,…|--all] [--duration 8h | --count N] [--images img1,img2]\n" +
+			"   [--backend auto|docker|local] [--fail-fast] [--store DIR] [every run flag: --time-limit, --nemesis…]",
+		Flags: append(scenarioFlags(),
+			&cli.StringSliceFlag{Name: "scenarios", Usage: "scenarios (names or files) to run round-robin (default: smoke)"},
+			&cli.BoolFlag{Name: "all", Usage: "every embedded scenario"},
+			&cli.DurationFlag{Name: "duration", Usage: "how long the soak lasts (no run starts past it)"},
+			&cli.IntFlag{Name: "count", Usage: "runs per scenario × image (default 1 without --duration)"},
+			&cli.StringSliceFlag{Name: "images", Usage: "node images to go round-robin over (docker backend only)"},
+			&cli.BoolFlag{Name: "fail-fast", Usage: "stop after the first run that did not meet its expectation"},
+			&cli.DurationFlag{Name: "margin", Usage: "bound of each run beyond its time limit (default: 2× health timeout + check timeout + 1m)"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				return usageErr("soak: unexpected argument %q (scenarios go in --scenarios a,b)", c.Args().First())
+			}
+			names := splitList(c.StringSlice("scenarios"))
+			if c.Bool("all") {
+				if len(names) > 0 {
+					return usageErr("soak: --scenarios or --all, not both")
+				}
+				names = scenarios.Names()
+			}
+			if len(names) == 0 {
+				names = []string{"smoke"}
+			}
+			if c.IsSet("count") && c.Int("count") < 1 {
+				return usageErr("--count %d: want at least 1", c.Int("count"))
+			}
+			if c.IsSet("duration") && c.Duration("duration") <= 0 {
+				return usageErr("--duration %s: want a positive duration, e.g. 8h", c.Duration("duration"))
+			}
+			if c.IsSet("margin") && c.Duration("margin") <= 0 {
+				return usageErr("--margin %s: want a positive duration, e.g. 3m", c.Duration("margin"))
+			}
+			images := splitList(c.StringSlice("images"))
+			var list []*scenarios.Scenario
+			for _, n := range names {
+				s, err := scenarios.Load(n)
+				if err != nil {
+					return withCode(exitHarness, err)
+				}
+				if err := applyRunFlags(c, s); err != nil {
+					return err
+				}
+				if len(images) > 0 {
+					switch s.Backend {
+					case "local":
+						return usageErr("soak: --images needs the docker backend, and %s runs on local (use --backend docker)", s.Name)
+					case "", "auto":
+						s.Backend = "docker" // an image means docker
+					}
+				}
+				list = append(list, s)
+			}
+			backend := c.String("backend")
+			if len(images) > 0 && (backend == "" || backend == "auto") {
+				backend = "docker"
+			}
+			args := map[string]string{"scenarios": strings.Join(names, ",")}
+			for _, f := range c.FlagNames() {
+				if c.IsSet(f) && f != "scenarios" {
+					args[f] = flagValue(c, f)
+				}
+			}
+			tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
+			store := c.String("store")
+			fmt.Fprintf(c.App.Writer, "soak: %s%s; summary in %s\n", strings.Join(names, ", "), soakBounds(c), filepath.Join(store, reports.SoakHTML))
+			sum, err := scenarios.Soak(c.Context, scenarios.SoakOptions{
+				Scenarios: list, Images: images, Count: c.Int("count"), Duration: c.Duration("duration"),
+				FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args,
+				Run:      scenarios.Options{Backend: backend, Store: store, Progress: indent{c.App.Writer}, TTY: tty},
+				Progress: c.App.Writer,
+			})
+			if sum != nil {
+				printSoak(c, sum, store)
+			}
+			if err != nil {
+				return withCode(exitHarness, err)
+			}
+			if sum.Code != exitValid {
+				return silentExit(sum.Code)
+			}
+			return nil
+		},
+	}
+}
+
+// indent prefixes each run's own progress so the soak's lines stand out.
+type indent struct {
+	w interface{ Write([]byte) (int, error) }
+}
+
+func (i indent) Write(p []byte) (int, error) {
+	s := strings.ReplaceAll(string(p), "\n", "\n    ")
+	if strings.HasSuffix(s, "\n    ") {
+		s = strings.TrimSuffix(s, "    ")
+	}
+	if _, err := i.w.Write([]byte("    " + s)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func soakBounds(c *cli.Context) string {
+	var b []string
+	if c.IsSet("count") {
+		b = append(b, fmt.Sprintf("%d runs each", c.Int("count")))
+	}
+	if c.IsSet("duration") {
+		b = append(b, "for "+c.Duration("duration").String())
+	}
+	if len(b) == 0 {
+		return ", 1 run each"
+	}
+	return ", " + strings.Join(b, ", at most ")
+}
+
+func flagValue(c *cli.Context, name string) string {
+	switch v := c.Value(name).(type) {
+	case cli.StringSlice:
+		return strings.Join(v.Value(), ",")
+	case *cli.StringSlice:
+		return strings.Join(v.Value(), ",")
+	case time.Duration:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// splitList flattens repeated and comma-separated values.
+func splitList(in []string) []string {
+	var out []string
+	for _, x := range in {
+		for _, y := range strings.Split(x, ",") {
+			if y = strings.TrimSpace(y); y != "" {
+				out = append(out, y)
+			}
+		}
+	}
+	return out
+}
+
+// printSoak prints the per scenario × image table and the verdict.
+func printSoak(c *cli.Context, s *reports.Soak, store string) {
+	w := c.App.Writer
+	fmt.Fprintf(w, "soak: %d runs (%s); RSS %d kB → %d kB\n", len(s.Runs), s.Stopped, s.RSSStartKB, s.RSSEndKB)
+	for _, cell := range s.Cells {
+		img := cell.Image
+		if img == "" {
+			img = "-"
+		}
+		det := ""
+		if cell.DetectionRate != nil {
+			det = fmt.Sprintf(", detected %d/%d", cell.Detected, cell.Judged)
+		}
+		fmt.Fprintf(w, "  %-20s %-24s runs %d: valid %d, invalid %d, unknown %d, harness error %d, cut %d; met %d/%d%s\n",
+			cell.Scenario, img, cell.Runs, cell.Valid, cell.Invalid, cell.Unknown, cell.HarnessError, cell.Cut, cell.Met, cell.Judged, det)
+	}
+	fmt.Fprintf(w, "soak: exit %d: %s (%s)\n", s.Code, s.Verdict, filepath.Join(store, reports.SoakHTML))
+}

@@ -1,0 +1,236 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/nemesis"
+	"github.com/redis-harness/harness/workloads"
+)
+
+// synth describes a synthetic run: 2 workers, each n register writes.
+type synth struct {
+	n      int
+	extra  int                                // more ops in the run (a longer stream)
+	result func(w, i int) (history.Type, any) // completion of worker w's op i
+	value  func(w, i int) any                 // invoke value
+	nodes  []string                           // the cluster's addresses
+	fault  []string                           // nodes of nemesis action 0
+	effect int64                              // its effect time
+}
+
+func writeRun(t *testing.T, dir string, s synth) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sc := &Scenario{Name: "synthetic", TimeLimit: 10 * time.Second, Seed: 7,
+		Client:  workloads.Config{Concurrency: 2, Workloads: []workloads.Spec{{Name: "register"}}},
+		Nemesis: nemesis.Spec{Timeline: []nemesis.Action{{At: time.Second, For: time.Second, Do: "kill"}}}}
+	yml, err := sc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scenario.yaml"), yml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var topo []byte
+	smp := map[string]any{"time": 1}
+	var nodes []map[string]any
+	for _, a := range s.nodes {
+		nodes = append(nodes, map[string]any{"addr": a})
+	}
+	smp["nodes"] = nodes
+	topo, _ = json.Marshal(smp)
+	if err := os.WriteFile(filepath.Join(dir, "topology.jsonl"), append(topo, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := history.NewWriter(f, time.Now())
+	now := int64(1)
+	app := func(op history.Op) {
+		op.Time = now
+		now += int64(time.Millisecond)
+		if _, err := hw.Append(op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc := []int{0, 0}
+	for i := 0; i < s.n+s.extra; i++ {
+		if i == 3 {
+			v := map[string]any{"action": int64(0), "target": "", "scheduled_ns": int64(time.Second), "nodes": s.fault}
+			if _, err := hw.Append(history.Op{Process: -1, Type: history.Info, F: "kill", Time: s.effect, Value: v}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var procs [2]int
+		for w := 0; w < 2; w++ {
+			procs[w] = inc[w]*2 + w
+			val := any(int64(i*10 + w))
+			if s.value != nil {
+				val = s.value(w, i)
+			}
+			app(history.Op{Process: procs[w], Type: history.Invoke, F: "write", Key: "{register:" + string(rune('0'+w)) + "}", Value: val})
+		}
+		for w := 0; w < 2; w++ {
+			typ, val := history.OK, any(int64(i*10+w))
+			if s.result != nil {
+				typ, val = s.result(w, i)
+			}
+			op := history.Op{Process: procs[w], Type: typ, F: "write", Key: "{register:" + string(rune('0'+w)) + "}", Value: val}
+			if typ == history.Info {
+				op.Error = "i/o timeout"
+				inc[w]++
+			}
+			app(op)
+		}
+	}
+	// A final read, past the time limit, by a process above every other.
+	now = int64(11 * time.Second)
+	fp := max(inc[0]*2, inc[1]*2+1) + 1
+	app(history.Op{Process: fp, Type: history.Invoke, F: "read", Key: "{register:0}"})
+	app(history.Op{Process: fp, Type: history.OK, F: "read", Key: "{register:0}", Value: int64(42)})
+	if err := hw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+var (
+	addrsA = []string{"127.0.100.1:6379", "127.0.100.2:6379", "127.0.100.3:6379"}
+	addrsB = []string{"127.0.100.11:6379", "127.0.100.12:6379", "127.0.100.13:6379"}
+)
+
+func compare(t *testing.T, a, b synth) *ReplayReport {
+	t.Helper()
+	dir := t.TempDir()
+	oa, ob := filepath.Join(dir, "orig"), filepath.Join(dir, "replay")
+	writeRun(t, oa, a)
+	writeRun(t, ob, b)
+	rep, err := CompareRuns(oa, ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteReplay(ob, rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ob, ReplayFile)); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(rep.Summary())
+	return rep
+}
+
+func TestReplayIdentical(t *testing.T) {
+	a := synth{n: 20, nodes: addrsA, fault: []string{addrsA[1]}, effect: int64(time.Second + 5*time.Millisecond)}
+	// Other addresses, the same nodes by position; a longer stream.
+	b := synth{n: 20, extra: 5, nodes: addrsB, fault: []string{addrsB[1]}, effect: int64(time.Second + 40*time.Millisecond)}
+	rep := compare(t, a, b)
+	if rep.DeterminismBug || rep.FirstGenerated != nil || rep.FirstResult != nil {
+		t.Fatalf("want no divergence, got %+v %+v", rep.FirstGenerated, rep.FirstResult)
+	}
+	if rep.Ops.Compared != 40 || rep.Ops.Equal != 40 || rep.Ops.Different != 0 || rep.Ops.Original != 40 || rep.Ops.Replay != 50 {
+		t.Fatalf("counts %+v", rep.Ops)
+	}
+	if rep.Ops.FinalOriginal != 1 || rep.Ops.FinalReplay != 1 {
+		t.Fatalf("final reads %+v", rep.Ops)
+	}
+	if rep.Nemesis.FirstDifferent != nil || len(rep.Nemesis.Actions) != 1 || !rep.Nemesis.Actions[0].Same {
+		t.Fatalf("nemesis %+v", rep.Nemesis)
+	}
+	if !strings.Contains(rep.Summary(), "identical over the common prefix") {
+		t.Fatal(rep.Summary())
+	}
+}
+
+func TestReplayResultDiffers(t *testing.T) {
+	a := synth{n: 20, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
+	b := a
+	b.nodes, b.fault = addrsB, []string{addrsB[0]}
+	// Worker 1's op 7 ends in info in the replay: it goes on as a new
+	// process, the same stream.
+	b.result = func(w, i int) (history.Type, any) {
+		if w == 1 && i == 7 {
+			return history.Info, nil
+		}
+		return history.OK, int64(i*10 + w)
+	}
+	rep := compare(t, a, b)
+	if rep.DeterminismBug {
+		t.Fatalf("no generated op differs: %+v", rep.FirstGenerated)
+	}
+	d := rep.FirstResult
+	if d == nil || d.Worker != 1 || d.Seq != 7 {
+		t.Fatalf("want worker 1 op 7, got %+v", d)
+	}
+	if d.Original == nil || d.Replay == nil || d.Original.Complete == nil || d.Replay.Complete == nil ||
+		d.Original.Complete.Type != history.OK || d.Replay.Complete.Type != history.Info || d.Replay.Complete.Error != "i/o timeout" {
+		t.Fatalf("records: %s / %s", recStr(d.Original), recStr(d.Replay))
+	}
+	if rep.Ops.Different != 1 || rep.Ops.Equal != 39 {
+		t.Fatalf("counts %+v", rep.Ops)
+	}
+}
+
+func TestReplayGeneratedDiffers(t *testing.T) {
+	a := synth{n: 20, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
+	b := a
+	b.value = func(w, i int) any {
+		if w == 0 && i >= 12 {
+			return int64(-1)
+		}
+		return int64(i*10 + w)
+	}
+	rep := compare(t, a, b)
+	if !rep.DeterminismBug || rep.FirstGenerated == nil || rep.FirstGenerated.Worker != 0 || rep.FirstGenerated.Seq != 12 {
+		t.Fatalf("want a determinism bug at worker 0 op 12, got %+v", rep.FirstGenerated)
+	}
+	if rep.FirstGenerated.Replay.Invoke.Value != int64(-1) {
+		t.Fatalf("replay record %s", recStr(rep.FirstGenerated.Replay))
+	}
+	if !strings.Contains(rep.Summary(), "DETERMINISM BUG") {
+		t.Fatal(rep.Summary())
+	}
+}
+
+func TestReplayFaultLandedElsewhere(t *testing.T) {
+	a := synth{n: 10, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
+	b := synth{n: 10, nodes: addrsB, fault: []string{addrsB[2]}, effect: int64(time.Second)}
+	rep := compare(t, a, b)
+	fd := rep.Nemesis.FirstDifferent
+	if fd == nil || fd.Action != 0 || !strings.Contains(fd.Why, "different nodes") {
+		t.Fatalf("want action 0 on different nodes, got %+v", fd)
+	}
+	if fd.Original.Ordinals[0] != "n0" || fd.Replay.Ordinals[0] != "n2" {
+		t.Fatalf("ordinals %v %v", fd.Original.Ordinals, fd.Replay.Ordinals)
+	}
+	// Late beyond the tolerance.
+	b = synth{n: 10, nodes: addrsB, fault: []string{addrsB[0]}, effect: int64(time.Second + 300*time.Millisecond)}
+	rep = compare(t, a, b)
+	if fd := rep.Nemesis.FirstDifferent; fd == nil || !strings.Contains(fd.Why, "effect time off") {
+		t.Fatalf("want a late fault, got %+v", fd)
+	}
+}
+
+func TestLoadReplay(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir, synth{n: 1, nodes: addrsA})
+	s, err := LoadReplay(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Seed != 7 || len(s.Nemesis.Timeline) != 1 {
+		t.Fatalf("%+v", s)
+	}
+	if _, err := LoadReplay(t.TempDir()); err == nil {
+		t.Fatal("want an error for a dir without scenario.yaml")
+	}
+}

@@ -1,0 +1,402 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/reports"
+)
+
+// RunFunc carries out one run; Run is the real one, tests pass fakes.
+type RunFunc func(ctx context.Context, s *Scenario, o Options) (*Outcome, error)
+
+// SoakOptions configure a soak: which scenarios on which images, for how
+// many runs or how long, and the options every run gets.
+type SoakOptions struct {
+	// Scenarios are run round-robin; each run gets a fresh copy (and, with
+	// no fixed seed, a fresh seed).
+	Scenarios []*Scenario
+	// Images, when given, set each run's cluster image: the soak goes
+	// round-robin over scenario × image. Empty: the scenario's own image.
+	Images []string
+	// Count is the runs per scenario × image (0: no limit, Duration bounds).
+	Count int
+	// Duration bounds the soak (0: no limit, Count bounds). No run starts
+	// when the time left would not hold its time limit plus the overhead
+	// seen so far; a run still going at the end is cut (status cut, not
+	// counted in the verdict).
+	Duration time.Duration
+	// FailFast stops after the first run whose exit code is not 0.
+	FailFast bool
+	// Run is passed to every run (Store is the soak's store).
+	Run Options
+	// Margin is added to each run's time limit to bound it (0: the
+	// scenario's health timeout twice + its check timeout + 1 min).
+	Margin time.Duration
+	// Grace is how long a run may take to return once its context is done
+	// (teardown) before the soak abandons it (0: 2 min).
+	Grace time.Duration
+	// MaxHarnessErrors stops the soak after this many harness errors in a
+	// row: the environment is broken, and hours of instant failures would
+	// say nothing more (0: 5).
+	MaxHarnessErrors int
+	// Args are the soak's settings as shown in soak.json.
+	Args map[string]string
+	// RunFunc is the run (nil: Run).
+	RunFunc RunFunc
+	// Progress gets one line per run (nil: nothing).
+	Progress io.Writer
+}
+
+// Soak runs the scenarios round-robin until Count runs of each scenario ×
+// image were made or Duration is over, rewriting store/soak.json,
+// soak.html and soak-junit.xml after every run. It returns the summary
+// and its exit code (reports.SoakCode). The error is only for a summary
+// that could not be written or an interrupt (ctx done).
+func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
+	if o.RunFunc == nil {
+		o.RunFunc = Run
+	}
+	if o.Run.Store == "" {
+		o.Run.Store = "store"
+	}
+	if o.Grace <= 0 {
+		o.Grace = 2 * time.Minute
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.MaxHarnessErrors <= 0 {
+		o.MaxHarnessErrors = 5
+	}
+	if len(o.Scenarios) == 0 {
+		return nil, &HarnessError{Err: errors.New("soak: no scenarios")}
+	}
+	if o.Count <= 0 && o.Duration <= 0 {
+		o.Count = 1
+	}
+	if err := os.MkdirAll(o.Run.Store, 0o755); err != nil {
+		return nil, &HarnessError{Err: fmt.Errorf("soak: %w", err)}
+	}
+	images := o.Images
+	if len(images) == 0 {
+		images = []string{""}
+	}
+	start := time.Now()
+	sum := &reports.Soak{Started: start.UTC(), Args: o.Args, RSSStartKB: RSSKB(), Runs: []reports.SoakRun{}}
+	var deadline time.Time
+	if o.Duration > 0 {
+		deadline = start.Add(o.Duration)
+	}
+	write := func() error {
+		sum.RSSEndKB = RSSKB()
+		if err := reports.WriteSoak(o.Run.Store, sum); err != nil {
+			return &HarnessError{Err: fmt.Errorf("soak summary: %w", err)}
+		}
+		return nil
+	}
+	if err := write(); err != nil {
+		return sum, err
+	}
+	var overhead time.Duration // the largest run wall time beyond its time limit so far
+	stopped := ""
+	n, harnessRow := 0, 0
+loop:
+	for round := 0; o.Count <= 0 || round < o.Count; round++ {
+		for _, base := range o.Scenarios {
+			for _, img := range images {
+				if ctx.Err() != nil {
+					stopped = "interrupted"
+					break loop
+				}
+				s := *base
+				if img != "" {
+					s.Cluster.Image = img
+				}
+				limit := s.TimeLimit
+				if limit == 0 {
+					limit = 30 * time.Second
+				}
+				if !deadline.IsZero() {
+					if time.Until(deadline) < limit+overhead {
+						stopped = fmt.Sprintf("--duration %s reached", o.Duration)
+						break loop
+					}
+				}
+				n++
+				r := soakOne(ctx, o, &s, img, n, deadline)
+				if wall := time.Duration(r.Seconds * float64(time.Second)); r.Status != reports.SoakCut && r.Status != reports.SoakHarness {
+					if over := wall - limit; over > overhead {
+						overhead = over
+					}
+				}
+				sum.Runs = append(sum.Runs, r)
+				sum.Summarize()
+				fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d\n",
+					n, s.Name, imageSuffix(img), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code)
+				if r.Status == reports.SoakHarness && r.Error != "" {
+					fmt.Fprintf(o.Progress, "soak:   harness error: %s\n", r.Error)
+				}
+				if err := write(); err != nil {
+					return sum, err
+				}
+				if ctx.Err() != nil {
+					stopped = "interrupted"
+					break loop
+				}
+				if r.Status == reports.SoakHarness {
+					harnessRow++
+				} else {
+					harnessRow = 0
+				}
+				if harnessRow >= o.MaxHarnessErrors {
+					stopped = fmt.Sprintf("%d harness errors in a row: the environment is broken (last: %s)", harnessRow, r.Error)
+					break loop
+				}
+				if o.FailFast && r.Status != reports.SoakCut && r.Code != 0 {
+					stopped = fmt.Sprintf("--fail-fast: run %d exited %d", n, r.Code)
+					break loop
+				}
+			}
+		}
+	}
+	if stopped == "" {
+		stopped = fmt.Sprintf("--count %d done", o.Count)
+	}
+	sum.Finished = true
+	sum.Stopped = stopped
+	if err := write(); err != nil {
+		return sum, err
+	}
+	if ctx.Err() != nil {
+		return sum, &HarnessError{Err: fmt.Errorf("soak interrupted after %d runs; the summary so far is in %s", len(sum.Runs), filepath.Join(o.Run.Store, reports.SoakHTML))}
+	}
+	return sum, nil
+}
+
+func imageSuffix(img string) string {
+	if img == "" {
+		return ""
+	}
+	return " on " + img
+}
+
+func dirSuffix(store, dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return " → " + filepath.Join(store, dir)
+}
+
+// runBound is how long one run may take: its time limit plus a margin for
+// provisioning, the final health gate, final reads and the check.
+func runBound(s *Scenario, margin time.Duration) time.Duration {
+	limit := s.TimeLimit
+	if limit == 0 {
+		limit = 30 * time.Second
+	}
+	if margin <= 0 {
+		health := s.Cluster.HealthTimeout
+		if health == 0 {
+			health = 60 * time.Second
+		}
+		check := s.Check.Timeout
+		if check == 0 {
+			check = 60 * time.Second
+		}
+		margin = 2*health + check + time.Minute
+	}
+	return limit + margin
+}
+
+type runResult struct {
+	out *Outcome
+	err error
+}
+
+// soakOne carries out one run under its bound (and the soak's deadline)
+// and turns its outcome into a soak record.
+func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int, deadline time.Time) reports.SoakRun {
+	started := time.Now()
+	bound := runBound(s, o.Margin)
+	rctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	byDeadline := false
+	if !deadline.IsZero() && deadline.Before(started.Add(bound)) {
+		var c2 context.CancelFunc
+		rctx, c2 = context.WithDeadline(rctx, deadline)
+		defer c2()
+		byDeadline = true
+	}
+	rs := *s // the run resolves its own copy: an abandoned run keeps it
+	ch := make(chan runResult, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- runResult{err: &HarnessError{Err: fmt.Errorf("run panicked: %v", p)}}
+			}
+		}()
+		out, err := o.RunFunc(rctx, &rs, o.Run)
+		ch <- runResult{out, err}
+	}()
+	var res runResult
+	abandoned := false
+	select {
+	case res = <-ch:
+	case <-rctx.Done():
+		t := time.NewTimer(o.Grace)
+		select {
+		case res = <-ch:
+		case <-t.C:
+			abandoned = true
+		}
+		t.Stop()
+	}
+	r := reports.SoakRun{N: n, Scenario: s.Name, Image: img, Seed: s.Seed, Started: started.UTC(), Seconds: time.Since(started).Seconds()}
+	r.ExpectsAnomaly = expectsAnomaly(s.Expect)
+	if !abandoned {
+		r.Seed = rs.Seed
+	}
+	if res.out != nil && res.out.Dir != "" {
+		if rel, err := filepath.Rel(o.Run.Store, res.out.Dir); err == nil && !strings.HasPrefix(rel, "..") {
+			r.Dir = filepath.ToSlash(rel)
+		}
+	}
+	judged := !abandoned && res.err == nil && res.out != nil && res.out.Report != nil
+	if !judged && rctx.Err() != nil {
+		// Ended by a context: say which.
+		switch {
+		case ctx.Err() != nil:
+			r.Status, r.Code, r.Error = reports.SoakCut, 3, "interrupted"
+		case byDeadline && !time.Now().Before(deadline):
+			r.Status, r.Code, r.Error = reports.SoakCut, 3, fmt.Sprintf("the soak's --duration %s ended during the run", o.Duration)
+		default:
+			r.Status, r.Code = reports.SoakHarness, 3
+			r.Error = fmt.Sprintf("run exceeded its bound of %s (time limit + margin)", bound.Round(time.Second))
+			if res.err != nil {
+				r.Error += ": " + res.err.Error()
+			}
+		}
+		if abandoned {
+			r.Error += fmt.Sprintf("; it did not return within %s and was abandoned (harness cleanup removes what it left)", o.Grace)
+		}
+		return r
+	}
+	if !judged {
+		r.Status, r.Code = reports.SoakHarness, 3
+		if res.err != nil {
+			r.Error = res.err.Error()
+		} else {
+			r.Error = "run returned no report"
+		}
+		return r
+	}
+	out := res.out
+	rep := out.Report
+	r.Code = out.Code
+	switch rep.Valid {
+	case checker.True:
+		r.Status = reports.SoakValid
+	case checker.False:
+		r.Status = reports.SoakInvalid
+	default:
+		r.Status = reports.SoakUnknown
+	}
+	r.Failures = out.Expected.Failures
+	declared := out.Expected.Checkers
+	if declared == nil {
+		declared = s.Expect
+	}
+	for _, name := range rep.Names {
+		v := rep.Checkers[name].Verdict()
+		want, named := declared[name]
+		if !named {
+			want = true
+		}
+		if v == checker.False && want {
+			r.Unexpected = append(r.Unexpected, name)
+		}
+		if v == checker.True && !want {
+			r.Missed = append(r.Missed, name)
+		}
+	}
+	var missing []string
+	for name, want := range declared {
+		if _, ran := rep.Checkers[name]; !ran && !want {
+			missing = append(missing, name)
+		}
+	}
+	sort.Strings(missing)
+	r.Missed = append(r.Missed, missing...)
+	if r.ExpectsAnomaly {
+		r.Detected = len(r.Missed) == 0
+		for name, want := range declared {
+			if c, ok := rep.Checkers[name]; !want && (!ok || c.Verdict() != checker.False) {
+				r.Detected = false
+			}
+		}
+	}
+	if rep.Stats != nil {
+		r.OpsPerSec = rep.Stats.OpsPerSec
+	}
+	r.RecoveryS = recoveryS(out.Dir)
+	return r
+}
+
+func expectsAnomaly(expect map[string]bool) bool {
+	for _, v := range expect {
+		if !v {
+			return true
+		}
+	}
+	return false
+}
+
+// recoveryS reads results.json's "nemesis"."recovery_s".
+func recoveryS(dir string) *float64 {
+	b, err := os.ReadFile(filepath.Join(dir, reports.ResultsFile))
+	if err != nil {
+		return nil
+	}
+	var res struct {
+		Nemesis *struct {
+			RecoveryS *float64 `json:"recovery_s"`
+		} `json:"nemesis"`
+	}
+	if json.Unmarshal(b, &res) != nil || res.Nemesis == nil {
+		return nil
+	}
+	return res.Nemesis.RecoveryS
+}
+
+// RSSKB is this process's resident set size in kB (/proc/self/status
+// VmRSS), 0 where there is no /proc.
+func RSSKB() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) > 0 {
+				v, _ := strconv.ParseInt(fields[0], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
