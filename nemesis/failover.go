@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,12 +62,26 @@ func (f failover) Inject(ctx context.Context, env *Env, target Target) (Fault, e
 			}
 			replica = env.choose(replicas, 1)[0]
 		}
+		from := m.Name
+		if replica.Name == m.Name {
+			from = "its master"
+		}
 		d, err := env.Admin.Failover(ctx, env.Addrs(), replica.Info.ID, f.mode, f.timeout)
-		if err != nil {
+		switch {
+		case errors.Is(err, topology.ErrFailoverPending):
+			// The replica accepted the command: the fault is in effect even
+			// though its outcome is not known yet (an isolated replica's
+			// TAKEOVER wins once the partition heals). Recording it as not
+			// injected would understate what the nemesis did.
+			promoted = append(promoted, replica)
+			descs = append(descs, fmt.Sprintf("%s was told to take over from %s; not seen done by every node within %s", replica.Name, from, f.timeout))
+			took = append(took, int64(d))
+			continue
+		case err != nil:
 			return nil, fmt.Errorf("failover (%s) to %s (%s): %w", f.mode, replica.Name, replica.Addr, err)
 		}
 		promoted = append(promoted, replica)
-		descs = append(descs, fmt.Sprintf("%s took over from %s in %s", replica.Name, m.Name, d.Round(time.Millisecond)))
+		descs = append(descs, fmt.Sprintf("%s took over from %s in %s", replica.Name, from, d.Round(time.Millisecond)))
 		took = append(took, int64(d))
 	}
 	return &onNodes{

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,10 +90,15 @@ func (a *Admin) Failover(ctx context.Context, addrs []string, replicaID string, 
 	})
 	took := time.Since(start)
 	if err != nil {
-		return took, fmt.Errorf("failover %s (%s) of master %s: not done after %s: %w", nodeText(self), mode, ownerText(s, oldMaster), timeout, err)
+		return took, fmt.Errorf("failover %s (%s) of master %s: %w after %s: %w", nodeText(self), mode, ownerText(s, oldMaster), ErrFailoverPending, timeout, err)
 	}
 	return took, nil
 }
+
+// ErrFailoverPending marks a failover whose command the replica accepted but
+// that not every reachable node showed done in time: it may still complete
+// (an isolated replica's TAKEOVER does, once the partition heals).
+var ErrFailoverPending = errors.New("sent, but not seen done by every node")
 
 // failoverPending says which views do not yet show the failover done, or ""
 // when all reachable ones do.

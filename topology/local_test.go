@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,5 +114,36 @@ func assertNoServers(t *testing.T, dir string) {
 				t.Errorf("a redis-server is still running in %s (%s)", cwd, p)
 			}
 		}
+	}
+}
+
+// TestFailoverPendingIsMarked: a failover the replica accepted but that is
+// not seen done within the timeout is told apart from one that failed, and
+// completes all the same.
+func TestFailoverPendingIsMarked(t *testing.T) {
+	_, c, a := newLocalCluster(t, "pending", 3, 1)
+	ctx := context.Background()
+	var replica NodeInfo
+	for _, m := range a.Snapshot(ctx, c.Addrs()).Members() {
+		if m.IsReplica() {
+			replica = m
+			break
+		}
+	}
+	_, err := a.Failover(ctx, c.Addrs(), replica.ID, FailoverTakeover, time.Nanosecond)
+	if !errors.Is(err, ErrFailoverPending) {
+		t.Fatalf("failover with no time to wait: %v, want ErrFailoverPending", err)
+	}
+	if _, err := a.Failover(ctx, c.Addrs(), "not-a-node", FailoverDefault, time.Second); err == nil || errors.Is(err, ErrFailoverPending) {
+		t.Errorf("an unknown node: %v, want a plain error", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
+		n, ok := a.Snapshot(wctx, c.Addrs()).Node(replica.ID)
+		return ok && n.IsMaster(), "not master yet", nil
+	})
+	if err != nil {
+		t.Errorf("the takeover did not complete: %v", err)
 	}
 }
