@@ -25,18 +25,26 @@ type Failure struct {
 	Text    string
 }
 
+// The JUnit XML shapes, shared by a run's junit.xml (one testsuite) and a
+// soak's soak-junit.xml (testsuites).
 type xmlSuite struct {
 	XMLName  xml.Name  `xml:"testsuite"`
 	Name     string    `xml:"name,attr"`
 	Tests    int       `xml:"tests,attr"`
 	Failures int       `xml:"failures,attr"`
+	Errors   int       `xml:"errors,attr"`
+	Skipped  int       `xml:"skipped,attr"`
+	Time     string    `xml:"time,attr,omitempty"`
 	Cases    []xmlCase `xml:"testcase"`
 }
 
 type xmlCase struct {
 	Name      string      `xml:"name,attr"`
 	Classname string      `xml:"classname,attr"`
+	Time      string      `xml:"time,attr,omitempty"`
 	Failure   *xmlFailure `xml:"failure,omitempty"`
+	Error     *xmlFailure `xml:"error,omitempty"`
+	Skipped   *xmlFailure `xml:"skipped,omitempty"`
 	SystemOut string      `xml:"system-out,omitempty"`
 }
 

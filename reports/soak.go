@@ -258,33 +258,13 @@ func WriteSoak(store string, s *Soak) error {
 }
 
 type xmlSuites struct {
-	XMLName  xml.Name        `xml:"testsuites"`
-	Name     string          `xml:"name,attr"`
-	Tests    int             `xml:"tests,attr"`
-	Failures int             `xml:"failures,attr"`
-	Errors   int             `xml:"errors,attr"`
-	Skipped  int             `xml:"skipped,attr"`
-	Suites   []xmlSoakSuites `xml:"testsuite"`
-}
-
-type xmlSoakSuites struct {
-	Name     string        `xml:"name,attr"`
-	Tests    int           `xml:"tests,attr"`
-	Failures int           `xml:"failures,attr"`
-	Errors   int           `xml:"errors,attr"`
-	Skipped  int           `xml:"skipped,attr"`
-	Time     string        `xml:"time,attr"`
-	Cases    []xmlSoakCase `xml:"testcase"`
-}
-
-type xmlSoakCase struct {
-	Name      string      `xml:"name,attr"`
-	Classname string      `xml:"classname,attr"`
-	Time      string      `xml:"time,attr"`
-	Failure   *xmlFailure `xml:"failure,omitempty"`
-	Error     *xmlFailure `xml:"error,omitempty"`
-	Skipped   *xmlFailure `xml:"skipped,omitempty"`
-	SystemOut string      `xml:"system-out,omitempty"`
+	XMLName  xml.Name   `xml:"testsuites"`
+	Name     string     `xml:"name,attr"`
+	Tests    int        `xml:"tests,attr"`
+	Failures int        `xml:"failures,attr"`
+	Errors   int        `xml:"errors,attr"`
+	Skipped  int        `xml:"skipped,attr"`
+	Suites   []xmlSuite `xml:"testsuite"`
 }
 
 // SoakJUnitXML is soak-junit.xml: one testsuite per scenario, one testcase
@@ -298,14 +278,14 @@ func SoakJUnitXML(s *Soak) ([]byte, error) {
 		if !ok {
 			i = len(x.Suites)
 			at[r.Scenario] = i
-			x.Suites = append(x.Suites, xmlSoakSuites{Name: r.Scenario})
+			x.Suites = append(x.Suites, xmlSuite{Name: r.Scenario})
 		}
 		su := &x.Suites[i]
 		name := fmt.Sprintf("run %d seed %d", r.N, r.Seed)
 		if r.Image != "" {
 			name += " image " + r.Image
 		}
-		c := xmlSoakCase{Name: name, Classname: "harness.soak." + r.Scenario, Time: fmt.Sprintf("%.3f", r.Seconds), SystemOut: r.Dir}
+		c := xmlCase{Name: name, Classname: "harness.soak." + r.Scenario, Time: fmt.Sprintf("%.3f", r.Seconds), SystemOut: r.Dir}
 		switch {
 		case r.Status == SoakCut:
 			c.Skipped = &xmlFailure{Message: "cut: " + r.Error}
