@@ -351,13 +351,7 @@ func TestRedirectsFollowedAndRecorded(t *testing.T) {
 	slot := topology.KeySlot(key)
 	snap := admin.Snapshot(ctx, addrs)
 	from := snap.Owners()[slot]
-	var to topology.NodeInfo
-	for _, n := range snap.Members() {
-		if n.IsMaster() && n.ID != from && len(n.Slots) > 0 {
-			to = n
-			break
-		}
-	}
+	to := otherMaster(snap, from)
 	if src, _ := snap.Node(from); src.Addr != first.node {
 		t.Fatalf("the first write was served by %s; slot %d belongs to %s", first.node, slot, src.Addr)
 	}
@@ -433,13 +427,7 @@ func TestTxnRedirect(t *testing.T) {
 	slot := topology.KeySlot(tg)
 	snap := admin.Snapshot(ctx, addrs)
 	from := snap.Owners()[slot]
-	var to topology.NodeInfo
-	for _, n := range snap.Members() {
-		if n.IsMaster() && n.ID != from && len(n.Slots) > 0 {
-			to = n
-			break
-		}
-	}
+	to := otherMaster(snap, from)
 	if _, err := admin.MigrateSlot(ctx, addrs, slot, from, to.ID, topology.ReshardOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -452,4 +440,14 @@ func TestTxnRedirect(t *testing.T) {
 	if toText(r.value) != toText(want) {
 		t.Errorf("txn value %s, want %s", toText(r.value), toText(want))
 	}
+}
+
+// otherMaster is a slot-owning master other than the one with id from.
+func otherMaster(snap *topology.Snapshot, from string) topology.NodeInfo {
+	for _, n := range snap.Members() {
+		if n.IsMaster() && n.ID != from && len(n.Slots) > 0 {
+			return n
+		}
+	}
+	return topology.NodeInfo{}
 }
