@@ -56,6 +56,19 @@ type SoakRun struct {
 	Error     string   `json:"error,omitempty"`
 	RecoveryS *float64 `json:"recovery_s,omitempty"`
 	OpsPerSec float64  `json:"ops_per_sec"`
+	// ProvisionS is how long the run's cluster took from the request to
+	// healthy, TeardownS how long its teardown took. OverheadS is the time
+	// between this run and the previous one: from the previous run's
+	// teardown start to this run's cluster healthy (teardown, the soak's
+	// own bookkeeping and provisioning). Each is absent where not measured
+	// (the first run, --keep, a run that failed before its cluster was up).
+	ProvisionS *float64 `json:"provision_s,omitempty"`
+	TeardownS  *float64 `json:"teardown_s,omitempty"`
+	OverheadS  *float64 `json:"overhead_s,omitempty"`
+	// RSSKB is the soak process's resident set after the run, HeapKB its
+	// live Go heap (after a collection): the two that show a leak.
+	RSSKB  int64 `json:"rss_kb"`
+	HeapKB int64 `json:"heap_kb"`
 }
 
 // SoakCell sums the runs of one scenario on one image.
@@ -92,6 +105,15 @@ type Soak struct {
 	Args       map[string]string `json:"args"`
 	RSSStartKB int64             `json:"rss_start_kb"`
 	RSSEndKB   int64             `json:"rss_end_kb"`
+	// RSSMaxKB is the largest RSS seen after a run; HeapFirstKB and
+	// HeapLastKB the live heap after the first and the latest run.
+	RSSMaxKB    int64 `json:"rss_max_kb"`
+	HeapFirstKB int64 `json:"heap_first_kb"`
+	HeapLastKB  int64 `json:"heap_last_kb"`
+	// OverheadMeanS and OverheadMaxS sum the runs' overhead_s: the time
+	// between runs (teardown + next cluster healthy).
+	OverheadMeanS *float64 `json:"overhead_mean_s,omitempty"`
+	OverheadMaxS  *float64 `json:"overhead_max_s,omitempty"`
 	// Stopped says why the soak ended (or is empty while it runs).
 	Stopped string     `json:"stopped,omitempty"`
 	Code    int        `json:"code"`
@@ -196,6 +218,24 @@ func (s *Soak) Summarize() {
 		}
 		return s.Cells[i].Image < s.Cells[j].Image
 	})
+	var over []float64
+	s.RSSMaxKB, s.HeapFirstKB, s.HeapLastKB = 0, 0, 0
+	for _, r := range s.Runs {
+		if r.OverheadS != nil {
+			over = append(over, *r.OverheadS)
+		}
+		s.RSSMaxKB = max(s.RSSMaxKB, r.RSSKB)
+		if r.HeapKB > 0 {
+			if s.HeapFirstKB == 0 {
+				s.HeapFirstKB = r.HeapKB
+			}
+			s.HeapLastKB = r.HeapKB
+		}
+	}
+	s.OverheadMeanS, s.OverheadMaxS = nil, nil
+	if len(over) > 0 {
+		s.OverheadMeanS, s.OverheadMaxS = ptr(mean(over)), ptr(maxOf(over))
+	}
 	s.Code = SoakCode(s.Runs)
 	s.Verdict = map[int]string{
 		0: "every run met its expectation",
@@ -414,7 +454,7 @@ th { background: #f6f7f9; }
 <body>
 <main>
 <h1>Soak <span class="badge {{.Class}}">exit {{.Code}}: {{.Verdict}}</span></h1>
-<p class="muted">Started {{when .Started}}, updated {{when .Updated}}{{if .Finished}}, finished{{else}}, still running{{end}}{{if .Stopped}} ({{.Stopped}}){{end}}. {{len .Runs}} runs. RSS {{.RSSStartKB}} kB at start, {{.RSSEndKB}} kB now. <a href="index.html">All runs</a>.</p>
+<p class="muted">Started {{when .Started}}, updated {{when .Updated}}{{if .Finished}}, finished{{else}}, still running{{end}}{{if .Stopped}} ({{.Stopped}}){{end}}. {{len .Runs}} runs. RSS {{.RSSStartKB}} kB at start, {{.RSSEndKB}} kB now, {{.RSSMaxKB}} kB at most after a run; live heap {{.HeapFirstKB}} kB after the first run, {{.HeapLastKB}} kB after the latest. Between runs (teardown + next cluster healthy): {{secs .OverheadMeanS}} mean, {{secs .OverheadMaxS}} at most. <a href="index.html">All runs</a>.</p>
 <p class="muted">{{range $k, $v := .Args}}<code>{{$k}}={{$v}}</code> {{end}}</p>
 
 <h2>Triage</h2>
@@ -439,8 +479,8 @@ th { background: #f6f7f9; }
 
 <h2>Runs</h2>
 {{range $i, $c := .Cells}}<h3>{{$c.Scenario}} on {{image $c.Image}}</h3>
-<table><tr><th>#</th><th>started</th><th>seconds</th><th>status</th><th>exit</th><th>seed</th><th>run dir</th></tr>
-{{range index $.RunsByCell $i}}{{$r := .}}<tr><td>{{.N}}</td><td>{{when .Started}}</td><td>{{printf "%.1f" .Seconds}}</td><td>{{.Status}}</td><td>{{.Code}}</td><td>{{.Seed}}</td><td>{{with href $r}}<a href="{{.}}">{{$r.Dir}}</a>{{else}}—{{end}}</td></tr>
+<table><tr><th>#</th><th>started</th><th>seconds</th><th>status</th><th>exit</th><th>seed</th><th>cluster up / teardown</th><th>since last run</th><th>RSS / heap</th><th>run dir</th></tr>
+{{range index $.RunsByCell $i}}{{$r := .}}<tr><td>{{.N}}</td><td>{{when .Started}}</td><td>{{printf "%.1f" .Seconds}}</td><td>{{.Status}}</td><td>{{.Code}}</td><td>{{.Seed}}</td><td>{{secs .ProvisionS}} / {{secs .TeardownS}}</td><td>{{secs .OverheadS}}</td><td>{{.RSSKB}} / {{.HeapKB}} kB</td><td>{{with href $r}}<a href="{{.}}">{{$r.Dir}}</a>{{else}}—{{end}}</td></tr>
 {{end}}</table>
 {{end}}
 </main>

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/reports"
@@ -22,6 +23,33 @@ type Outcome struct {
 	Expected Expectation
 	// Code is the exit code: 0 valid or expectation met, 1 anomalies, 2 unknown.
 	Code int
+	// Timing is when the cluster was asked for, became healthy, and was
+	// torn down (zero where a phase did not happen: --addr, --keep, or a
+	// run that failed before it).
+	Timing Timing
+}
+
+// Timing is a run's provisioning and teardown, for the soak's measure of
+// the overhead between runs.
+type Timing struct {
+	ProvisionStart, Healthy    time.Time
+	TeardownStart, TeardownEnd time.Time
+}
+
+// ProvisionS is how long the cluster took from the request to healthy.
+func (t Timing) ProvisionS() (float64, bool) {
+	if t.ProvisionStart.IsZero() || t.Healthy.IsZero() {
+		return 0, false
+	}
+	return t.Healthy.Sub(t.ProvisionStart).Seconds(), true
+}
+
+// TeardownS is how long the teardown took.
+func (t Timing) TeardownS() (float64, bool) {
+	if t.TeardownStart.IsZero() || t.TeardownEnd.IsZero() {
+		return 0, false
+	}
+	return t.TeardownEnd.Sub(t.TeardownStart).Seconds(), true
 }
 
 // Expectation is results.json's "expected": what each checker should

@@ -102,13 +102,21 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		if !logsCollected {
 			cl.collectLogs(cctx, dir, log)
 		}
+		if out != nil {
+			out.Timing.ProvisionStart, out.Timing.Healthy = cl.asked, cl.healthy
+		}
 		if o.Keep || cl.backend == nil {
 			if cl.backend != nil {
 				say("kept cluster %s: harness --state-dir %s cluster status --name %s", cl.c.Name, cl.store.Dir, cl.c.Name)
 			}
 			return
 		}
-		if derr := cl.backend.Down(cctx, cl.c); derr != nil {
+		tstart := time.Now()
+		derr := cl.backend.Down(cctx, cl.c)
+		if out != nil {
+			out.Timing.TeardownStart, out.Timing.TeardownEnd = tstart, time.Now()
+		}
+		if derr != nil {
 			log.Error("teardown", "err", derr)
 			if err == nil {
 				err = harnessErr("teardown: %w", derr)
@@ -349,6 +357,9 @@ type runCluster struct {
 	mu      sync.Mutex
 	members []string
 	env     *nemesis.Env // set while a nemesis may change the members
+	// asked and healthy are when the cluster was asked for and when it
+	// was first healthy (zero for --addr).
+	asked, healthy time.Time
 }
 
 func (r *runCluster) setEnv(env *nemesis.Env) {
@@ -416,7 +427,7 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	if err != nil {
 		return nil, harnessErr("cluster up: %w", err)
 	}
-	rc := &runCluster{backend: b, store: store, c: c, admin: topology.NewAdmin()}
+	rc := &runCluster{backend: b, store: store, c: c, admin: topology.NewAdmin(), asked: start}
 	plan, err := topology.PlanCreate(c.Nodes, spec.Masters, spec.Replicas)
 	if err == nil {
 		_, err = rc.admin.Create(ctx, plan, s.Cluster.HealthTimeout)
@@ -428,6 +439,7 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 		b.Down(cctx, c)
 		return nil, harnessErr("cluster never became healthy: %w", err)
 	}
+	rc.healthy = time.Now()
 	say("cluster %s: %d masters × %d replicas healthy in %s", c.Name, spec.Masters, spec.Replicas, time.Since(start).Round(time.Millisecond))
 	return rc, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,6 +111,7 @@ func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
 		return sum, err
 	}
 	var overhead time.Duration // the largest run wall time beyond its time limit so far
+	var prevTeardown time.Time // when the previous run's teardown started
 	stopped := ""
 	n, harnessRow := 0, 0
 loop:
@@ -135,7 +137,9 @@ loop:
 					}
 				}
 				n++
-				r := soakOne(ctx, o, &s, img, n, deadline)
+				r, timing := soakOne(ctx, o, &s, img, n, deadline)
+				measureBetween(&r, timing, prevTeardown)
+				prevTeardown = timing.TeardownStart
 				if wall := time.Duration(r.Seconds * float64(time.Second)); r.Status != reports.SoakCut && r.Status != reports.SoakHarness {
 					if over := wall - limit; over > overhead {
 						overhead = over
@@ -143,8 +147,8 @@ loop:
 				}
 				sum.Runs = append(sum.Runs, r)
 				sum.Summarize()
-				fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d\n",
-					n, s.Name, imageSuffix(img), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code)
+				fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d%s\n",
+					n, s.Name, imageSuffix(img), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code, betweenSuffix(r))
 				if r.Status == reports.SoakHarness && r.Error != "" {
 					fmt.Fprintf(o.Progress, "soak:   harness error: %s\n", r.Error)
 				}
@@ -192,6 +196,13 @@ func imageSuffix(img string) string {
 	return " on " + img
 }
 
+func betweenSuffix(r reports.SoakRun) string {
+	if r.OverheadS == nil {
+		return ""
+	}
+	return fmt.Sprintf("; %.1fs since the last run's teardown began", *r.OverheadS)
+}
+
 func dirSuffix(store, dir string) string {
 	if dir == "" {
 		return ""
@@ -227,7 +238,7 @@ type runResult struct {
 
 // soakOne carries out one run under its bound (and the soak's deadline)
 // and turns its outcome into a soak record.
-func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int, deadline time.Time) reports.SoakRun {
+func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int, deadline time.Time) (reports.SoakRun, Timing) {
 	started := time.Now()
 	bound := runBound(s, o.Margin)
 	rctx, cancel := context.WithTimeout(ctx, bound)
@@ -265,6 +276,10 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 	}
 	r := reports.SoakRun{N: n, Scenario: s.Name, Image: img, Seed: s.Seed, Started: started.UTC(), Seconds: time.Since(started).Seconds()}
 	r.ExpectsAnomaly = expectsAnomaly(s.Expect)
+	var timing Timing
+	if !abandoned && res.out != nil {
+		timing = res.out.Timing
+	}
 	if !abandoned {
 		r.Seed = rs.Seed
 	}
@@ -291,7 +306,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		if abandoned {
 			r.Error += fmt.Sprintf("; it did not return within %s and was abandoned (harness cleanup removes what it left)", o.Grace)
 		}
-		return r
+		return r, timing
 	}
 	if !judged {
 		r.Status, r.Code = reports.SoakHarness, 3
@@ -300,7 +315,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		} else {
 			r.Error = "run returned no report"
 		}
-		return r
+		return r, timing
 	}
 	out := res.out
 	rep := out.Report
@@ -351,7 +366,25 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		r.OpsPerSec = rep.Stats.OpsPerSec
 	}
 	r.RecoveryS = recoveryS(out.Dir)
-	return r
+	return r, timing
+}
+
+// measureBetween fills r's provisioning, teardown and overhead (from the
+// previous run's teardown start to this run's cluster healthy) and the
+// soak process's memory after the run.
+func measureBetween(r *reports.SoakRun, t Timing, prevTeardown time.Time) {
+	if v, ok := t.ProvisionS(); ok {
+		r.ProvisionS = &v
+	}
+	if v, ok := t.TeardownS(); ok {
+		r.TeardownS = &v
+	}
+	if !prevTeardown.IsZero() && !t.Healthy.IsZero() {
+		v := t.Healthy.Sub(prevTeardown).Seconds()
+		r.OverheadS = &v
+	}
+	r.RSSKB = RSSKB()
+	r.HeapKB = LiveHeapKB()
 }
 
 func expectsAnomaly(expect map[string]bool) bool {
@@ -378,6 +411,14 @@ func recoveryS(dir string) *float64 {
 		return nil
 	}
 	return res.Nemesis.RecoveryS
+}
+
+// LiveHeapKB is this process's live Go heap in kB, after a collection.
+func LiveHeapKB() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc / 1024)
 }
 
 // RSSKB is this process's resident set size in kB (/proc/self/status

@@ -65,9 +65,18 @@ func (f *fakeRuns) run(ctx context.Context, s *Scenario, o Options) (*Outcome, e
 		Checkers: map[string]checker.Result{"set": fakeVerdict(setV), "stats": fakeVerdict(checker.True)},
 		Stats:    &checker.StatsResult{OpsPerSec: float64(100 * n)}}
 	os.WriteFile(filepath.Join(dir, reports.ResultsFile), []byte(fmt.Sprintf(`{"valid":true,"nemesis":{"recovery_s":%d}}`, n)), 0o644)
-	out := &Outcome{Dir: dir, Report: rep}
+	out := &Outcome{Dir: dir, Report: rep, Timing: fakeTiming(n)}
 	out.Expected, out.Code = expectation(rep, s.Expect)
 	return out, nil
+}
+
+// fakeTiming: run n's cluster is asked for at n×100 s, healthy 2 s later,
+// torn down from +50 s to +51 s; so 52 s pass from one run's teardown
+// start to the next one's healthy cluster.
+func fakeTiming(n int) Timing {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * 100 * time.Second)
+	return Timing{ProvisionStart: t0, Healthy: t0.Add(2 * time.Second),
+		TeardownStart: t0.Add(50 * time.Second), TeardownEnd: t0.Add(51 * time.Second)}
 }
 
 func scen(name string, expect map[string]bool) *Scenario {
@@ -266,6 +275,33 @@ func TestSoakJSON(t *testing.T) {
 	}
 	if r := s.Runs[3]; r.Status != reports.SoakHarness || !strings.Contains(r.Error, "never became healthy") {
 		t.Errorf("harness run %+v", r)
+	}
+	// Between runs: none before the first run and none for the harness
+	// error (no cluster); 52 s from run 1's teardown to run 2's healthy
+	// cluster, and from run 2's to run 3's.
+	secs := func(f *float64) string {
+		if f == nil {
+			return "-"
+		}
+		return fmt.Sprint(*f)
+	}
+	var got []string
+	for _, r := range s.Runs {
+		got = append(got, secs(r.ProvisionS)+"/"+secs(r.TeardownS)+"/"+secs(r.OverheadS))
+	}
+	if want := "2/1/- 2/1/52 2/1/52 -/-/-"; strings.Join(got, " ") != want {
+		t.Errorf("provision/teardown/overhead per run: %s, want %s", strings.Join(got, " "), want)
+	}
+	if secs(s.OverheadMeanS) != "52" || secs(s.OverheadMaxS) != "52" {
+		t.Errorf("overhead mean %s max %s, want 52 and 52", secs(s.OverheadMeanS), secs(s.OverheadMaxS))
+	}
+	for _, r := range s.Runs {
+		if r.RSSKB <= 0 || r.HeapKB <= 0 {
+			t.Errorf("run %d: rss %d kB, heap %d kB: not measured", r.N, r.RSSKB, r.HeapKB)
+		}
+	}
+	if s.RSSMaxKB < s.Runs[0].RSSKB || s.HeapFirstKB != s.Runs[0].HeapKB || s.HeapLastKB != s.Runs[3].HeapKB {
+		t.Errorf("rss max %d, heap first %d last %d; runs %+v", s.RSSMaxKB, s.HeapFirstKB, s.HeapLastKB, s.Runs)
 	}
 	for _, f := range []string{reports.SoakHTML, reports.SoakJUnit} {
 		if _, err := os.Stat(filepath.Join(store, f)); err != nil {

@@ -175,7 +175,11 @@ func splitList(in []string) []string {
 // printSoak prints the per scenario × image table and the verdict.
 func printSoak(c *cli.Context, s *reports.Soak, store string) {
 	w := c.App.Writer
-	fmt.Fprintf(w, "soak: %d runs (%s); RSS %d kB → %d kB\n", len(s.Runs), s.Stopped, s.RSSStartKB, s.RSSEndKB)
+	fmt.Fprintf(w, "soak: %d runs (%s); RSS %d kB → %d kB (at most %d kB), live heap %d kB → %d kB\n",
+		len(s.Runs), s.Stopped, s.RSSStartKB, s.RSSEndKB, s.RSSMaxKB, s.HeapFirstKB, s.HeapLastKB)
+	if s.OverheadMeanS != nil {
+		fmt.Fprintf(w, "soak: between runs (teardown + next cluster healthy) %.1f s mean, %.1f s at most\n", *s.OverheadMeanS, *s.OverheadMaxS)
+	}
 	for _, cell := range s.Cells {
 		img := cell.Image
 		if img == "" {
