@@ -348,7 +348,7 @@ func (s *histScan) add(o history.Op, wantFinal map[string]bool) {
 		key := inv.op.Key
 		fr := s.finals[key]
 		if fr == nil || inv.time >= fr.Ref.Time {
-			ref := checker.Ref(history.Operation{Invoke: *inv.op, Complete: o})
+			ref := checker.Ref(history.Operation{Invoke: inv.op, Complete: &o})
 			n := 0
 			if l, ok := o.Value.([]any); ok {
 				n = len(l)

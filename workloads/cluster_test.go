@@ -194,7 +194,7 @@ func checkHistory(t *testing.T, s Spec, cfg Config, ops []history.Op, sum Summar
 			continue
 		}
 		perTag[topology.HashTag(inv.Key)]++
-		for _, v := range writtenValues(inv) {
+		for _, v := range writtenValues(*inv) {
 			if written[v] {
 				t.Errorf("%v: value %s written before", inv, v)
 			}
