@@ -80,6 +80,9 @@ type Input struct {
 	// Dir is the run directory, where a checker may write files of its own
 	// (linearizability.html); empty when nothing should be written.
 	Dir string
+	// Truncated is what Load's reader said about a cut last line of
+	// history.jsonl (empty: none); Warnings has it too, for people.
+	Truncated string
 	// Warnings are what Load tolerated in the run's files (a last line cut
 	// short by a run that died mid-write, no topology.jsonl).
 	Warnings []string

@@ -330,8 +330,9 @@ func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, re
 	// duplicated elements.
 	flagged := map[string]bool{}
 	duped := map[string]bool{}
+	count := map[string]int{} // per read; cleared, not remade: reads are long
 	for _, ob := range lk.obs {
-		count := map[string]int{}
+		clear(count)
 		for j, e := range ob.elems {
 			count[e]++
 			aps, attempted := lk.appends[e]

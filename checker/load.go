@@ -35,7 +35,7 @@ func Load(dir string) (*Input, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load history: %w", err)
 	}
-	in := &Input{Ops: ops, Dir: dir}
+	in := &Input{Ops: ops, Dir: dir, Truncated: rr.Truncated}
 	if rr.Truncated != "" {
 		in.Warnings = append(in.Warnings, HistoryFile+": "+rr.Truncated)
 	}

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
 )
 
@@ -80,6 +81,21 @@ type clusterTable struct {
 // files beside it. A run without results.json (never checked) gets a page
 // that says so. Only I/O and unreadable inputs are errors.
 func Write(dir string) error {
+	return WriteFrom(dir, nil)
+}
+
+// Loaded is a history already in memory: its records in file order and
+// what the reader said about a cut last line.
+type Loaded struct {
+	Ops       []history.Op
+	Truncated string
+}
+
+// WriteFrom is Write with the history given instead of read again from
+// history.jsonl (nil: read it), for a caller that has just checked it: a
+// minute of a busy run is a million records, and parsing them twice was a
+// fifth of the judging.
+func WriteFrom(dir string, loaded *Loaded) error {
 	res, err := readResults(dir)
 	if err != nil {
 		return err
@@ -87,7 +103,7 @@ func Write(dir string) error {
 	scen, scenText, scenErr := readScenario(dir)
 
 	keys, slots := wanted(res)
-	h, err := scanHistory(dir, keys)
+	h, err := scanHistory(dir, keys, loaded)
 	if err != nil {
 		return err
 	}

@@ -244,7 +244,7 @@ type histScan struct {
 
 // scanHistory streams dir/history.jsonl. wantFinal names the keys whose
 // final read the explanations need.
-func scanHistory(dir string, wantFinal map[string]bool) (*histScan, error) {
+func scanHistory(dir string, wantFinal map[string]bool, loaded *Loaded) (*histScan, error) {
 	s := &histScan{
 		grid:    timeGrid{width: firstWidth},
 		fIndex:  map[string]uint8{},
@@ -256,17 +256,24 @@ func scanHistory(dir string, wantFinal map[string]bool) (*histScan, error) {
 	for i := range s.samples {
 		s.samples[i].limit = sampleLimits[i]
 	}
-	path := filepath.Join(dir, checker.HistoryFile)
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+	if loaded != nil {
+		for i := range loaded.Ops {
+			s.add(loaded.Ops[i], wantFinal)
+		}
+		s.truncated = loaded.Truncated
+	} else {
+		path := filepath.Join(dir, checker.HistoryFile)
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read history: %w", err)
+		}
+		defer f.Close()
+		res, err := history.Read(f, func(o history.Op) error { s.add(o, wantFinal); return nil })
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		s.truncated = res.Truncated
 	}
-	defer f.Close()
-	res, err := history.Read(f, func(o history.Op) error { s.add(o, wantFinal); return nil })
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	s.truncated = res.Truncated
 	s.unfinished = len(s.pending)
 	s.counts[outInfo] += s.unfinished
 	s.pending = nil
