@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // runDir copies a run directory of testdata into a temp dir, since Write
@@ -202,6 +204,44 @@ func TestWriteIsRepeatable(t *testing.T) {
 	b := writePage(t, dir)
 	if a != b {
 		t.Error("two reports of one run differ")
+	}
+}
+
+// TestWriteFromLoaded: the page from a history already in memory is the
+// page from history.jsonl, byte for byte.
+func TestWriteFromLoaded(t *testing.T) {
+	dir := runDir(t, "lost-write")
+	fromDisk := writePage(t, dir)
+	ops, rr, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) == 0 {
+		t.Fatal("the test run has no history")
+	}
+	if err := WriteFrom(dir, &Loaded{Ops: ops, Truncated: rr.Truncated}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != fromDisk {
+		t.Error("the page from loaded records differs from the page from history.jsonl")
+	}
+	// And the records are really used: without the client ops, the page
+	// no longer shows the lost adds.
+	var nemesisOnly []history.Op
+	for _, o := range ops {
+		if !o.IsClient() {
+			nemesisOnly = append(nemesisOnly, o)
+		}
+	}
+	if err := WriteFrom(dir, &Loaded{Ops: nemesisOnly}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, IndexFile)); string(b) == fromDisk {
+		t.Error("WriteFrom ignored the records it was given")
 	}
 }
 
