@@ -97,12 +97,12 @@ func (d diskNemesis) Inject(ctx context.Context, env *Env, target Target) (Fault
 		return nil, fmt.Errorf("%s: %w", d.name, err)
 	}
 	nodes := nodesOf(picked)
-	c := env.Cluster
+	c := env.cluster()
 	desc := d.name + " " + namesOf(nodes)
 	truncated := make([]int64, len(nodes))
 	files := make([][]string, len(nodes))
 	restart := func(ctx context.Context) error {
-		return each(len(nodes), func(i int) error { return lc.Restart(ctx, c, nodes[i].Name) })
+		return each(len(nodes), func(i int) error { return lc.Restart(ctx, env.cluster(), nodes[i].Name) })
 	}
 	err = each(len(nodes), func(i int) error {
 		n := nodes[i]

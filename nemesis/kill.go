@@ -33,8 +33,7 @@ func (kill) Inject(ctx context.Context, env *Env, target Target) (Fault, error) 
 		return nil, fmt.Errorf("kill: %w", err)
 	}
 	nodes := nodesOf(picked)
-	c := env.Cluster
 	return doOnNodes(ctx, "kill", "kill "+namesOf(nodes), nodes,
-		func(ctx context.Context, n topology.Node) error { return lc.Kill(ctx, c, n.Name) },
-		func(ctx context.Context, n topology.Node) error { return lc.Restart(ctx, c, n.Name) })
+		func(ctx context.Context, n topology.Node) error { return lc.Kill(ctx, env.cluster(), n.Name) },
+		func(ctx context.Context, n topology.Node) error { return lc.Restart(ctx, env.cluster(), n.Name) })
 }

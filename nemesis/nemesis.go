@@ -36,11 +36,17 @@ type Env struct {
 	Admin   *topology.Admin
 	// Rec receives the nemesis's records (process -1); nil records nothing.
 	Rec Recorder
-	// Rand makes every choice of nodes; seeded from the run's seed.
+	// Rand makes every choice of nodes; seeded from the run's seed. Faults
+	// draw from it through the Env, which serializes the draws of
+	// concurrent injects.
 	Rand *rand.Rand
 	Log  *slog.Logger
 
-	mu sync.Mutex // guards Cluster.Nodes
+	// mu guards Cluster.Nodes (and Seq), which membership faults change
+	// while other faults act: whoever else passes the cluster to the backend
+	// passes a copy from cluster.
+	mu     sync.Mutex
+	randMu sync.Mutex // guards Rand
 }
 
 // Addrs lists the cluster's node addresses now.
@@ -57,6 +63,20 @@ func (e *Env) Nodes() []topology.Node {
 	return slices.Clone(e.Cluster.Nodes)
 }
 
+// cluster is a copy of the cluster as it is now, for a backend call: the
+// backends read Cluster.Nodes, which a membership fault may be changing
+// at the same time.
+func (e *Env) cluster() *topology.Cluster {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.Cluster == nil {
+		return nil
+	}
+	c := *e.Cluster
+	c.Nodes = slices.Clone(e.Cluster.Nodes)
+	return &c
+}
+
 func (e *Env) log() *slog.Logger {
 	if e.Log == nil {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -64,11 +84,15 @@ func (e *Env) log() *slog.Logger {
 	return e.Log
 }
 
-func (e *Env) rand() *rand.Rand {
+// shuffle permutes n elements with Rand. Faults injected at the same time
+// draw one after another, each shuffle whole.
+func (e *Env) shuffle(n int, swap func(i, j int)) {
+	e.randMu.Lock()
+	defer e.randMu.Unlock()
 	if e.Rand == nil {
 		e.Rand = rand.New(rand.NewPCG(1, 1))
 	}
-	return e.Rand
+	e.Rand.Shuffle(n, swap)
 }
 
 func (e *Env) now() int64 {

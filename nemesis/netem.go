@@ -48,10 +48,9 @@ func (n netem) Inject(ctx context.Context, env *Env, target Target) (Fault, erro
 		return nil, fmt.Errorf("netem: %w", err)
 	}
 	nodes := nodesOf(picked)
-	c := env.Cluster
 	f, err := doOnNodes(ctx, "netem", fmt.Sprintf("netem %s on %s", n.q, namesOf(nodes)), nodes,
-		func(ctx context.Context, nd topology.Node) error { return net.Netem(ctx, c, nd.Name, n.q) },
-		func(ctx context.Context, nd topology.Node) error { return net.ClearNetem(ctx, c, nd.Name) })
+		func(ctx context.Context, nd topology.Node) error { return net.Netem(ctx, env.cluster(), nd.Name, n.q) },
+		func(ctx context.Context, nd topology.Node) error { return net.ClearNetem(ctx, env.cluster(), nd.Name) })
 	if err != nil {
 		return nil, err
 	}

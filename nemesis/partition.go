@@ -107,7 +107,7 @@ func (p partition) Inject(ctx context.Context, env *Env, target Target) (Fault, 
 		}
 	default:
 		ring := names(all)
-		env.rand().Shuffle(len(ring), func(i, j int) { ring[i], ring[j] = ring[j], ring[i] })
+		env.shuffle(len(ring), func(i, j int) { ring[i], ring[j] = ring[j], ring[i] })
 		switch p.shape {
 		case "halves":
 			a, b := halves(ring)
@@ -125,12 +125,12 @@ func (p partition) Inject(ctx context.Context, env *Env, target Target) (Fault, 
 	if len(cuts) == 0 {
 		return nil, fmt.Errorf("%s: %d nodes are too few to partition", p.Name(), len(all))
 	}
-	f := &partitionFault{net: net, c: env.Cluster, cuts: cuts, desc: desc, nodes: addrsOf(nodesOf(picked))}
+	f := &partitionFault{net: net, env: env, cuts: cuts, desc: desc, nodes: addrsOf(nodesOf(picked))}
 	if p.shape == "halves" || p.shape == "bridge" || p.shape == "ring" {
 		f.nodes = addrsOf(nodesOf(all))
 	}
-	if err := net.Partition(ctx, env.Cluster, cuts); err != nil {
-		if herr := net.Unpartition(context.WithoutCancel(ctx), env.Cluster, cuts); herr != nil {
+	if err := net.Partition(ctx, env.cluster(), cuts); err != nil {
+		if herr := net.Unpartition(context.WithoutCancel(ctx), env.cluster(), cuts); herr != nil {
 			err = fmt.Errorf("%w (undoing it: %v)", err, herr)
 		}
 		return nil, fmt.Errorf("%s %s: %w", p.Name(), desc, err)
@@ -140,8 +140,9 @@ func (p partition) Inject(ctx context.Context, env *Env, target Target) (Fault, 
 
 // partitionFault is cuts in place; Heal removes exactly them.
 type partitionFault struct {
-	net   topology.Network
-	c     *topology.Cluster
+	net topology.Network
+	// env gives the cluster as it is at heal time.
+	env   *Env
 	cuts  []topology.Cut
 	desc  string
 	nodes []string
@@ -166,7 +167,7 @@ func (f *partitionFault) Heal(ctx context.Context) error {
 	if f.healed {
 		return nil
 	}
-	if err := f.net.Unpartition(ctx, f.c, f.cuts); err != nil {
+	if err := f.net.Unpartition(ctx, f.env.cluster(), f.cuts); err != nil {
 		return fmt.Errorf("heal %s: %w", f.desc, err)
 	}
 	f.healed = true

@@ -34,8 +34,7 @@ func (pause) Inject(ctx context.Context, env *Env, target Target) (Fault, error)
 		return nil, fmt.Errorf("pause: %w", err)
 	}
 	nodes := nodesOf(picked)
-	c := env.Cluster
 	return doOnNodes(ctx, "pause", "pause "+namesOf(nodes), nodes,
-		func(ctx context.Context, n topology.Node) error { return lc.Pause(ctx, c, n.Name) },
-		func(ctx context.Context, n topology.Node) error { return lc.Resume(ctx, c, n.Name) })
+		func(ctx context.Context, n topology.Node) error { return lc.Pause(ctx, env.cluster(), n.Name) },
+		func(ctx context.Context, n topology.Node) error { return lc.Resume(ctx, env.cluster(), n.Name) })
 }

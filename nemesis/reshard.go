@@ -292,7 +292,6 @@ func (r reshardInterrupted) Inject(ctx context.Context, env *Env, target Target)
 
 // breakNode does the "then" part to the victim.
 func (r reshardInterrupted) breakNode(ctx context.Context, env *Env, victim member, all []member) (Fault, error) {
-	c := env.Cluster
 	switch r.then {
 	case "kill", "pause":
 		lc, err := env.lifecycle("reshard-interrupted then=" + r.then)
@@ -304,8 +303,10 @@ func (r reshardInterrupted) breakNode(ctx context.Context, env *Env, victim memb
 			act, undo = lc.Pause, lc.Resume
 		}
 		return doOnNodes(ctx, r.then, r.then+" "+victim.Name, []topology.Node{victim.Node},
-			func(ctx context.Context, n topology.Node) error { return act(ctx, c, n.Name) },
-			func(ctx context.Context, n topology.Node) error { return undo(ctx, c, n.Name) })
+			// The cluster as it is at each call: a membership fault may
+			// change it meanwhile.
+			func(ctx context.Context, n topology.Node) error { return act(ctx, env.cluster(), n.Name) },
+			func(ctx context.Context, n topology.Node) error { return undo(ctx, env.cluster(), n.Name) })
 	case "partition":
 		net, err := env.network("reshard-interrupted then=partition")
 		if err != nil {
@@ -313,11 +314,12 @@ func (r reshardInterrupted) breakNode(ctx context.Context, env *Env, victim memb
 		}
 		in, out := []string{victim.Name}, names(without(all, []member{victim}))
 		cuts := append(complete(in, out), complete(out, in)...)
+		c := env.cluster()
 		if err := net.Partition(ctx, c, cuts); err != nil {
 			net.Unpartition(context.WithoutCancel(ctx), c, cuts)
 			return nil, err
 		}
-		return &partitionFault{net: net, c: c, cuts: cuts, desc: "isolate " + victim.Name, nodes: []string{victim.Addr}}, nil
+		return &partitionFault{net: net, env: env, cuts: cuts, desc: "isolate " + victim.Name, nodes: []string{victim.Addr}}, nil
 	}
 	return nil, nil
 }

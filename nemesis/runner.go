@@ -21,9 +21,13 @@ type Result struct {
 	// Fault describes the fault once in effect; Nodes are the nodes it touched.
 	Fault string   `json:"fault,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`
-	// Scheduled is when it was due (Action.At); Effect when it was in
-	// effect (0 if it never was), and Latency the difference.
+	// Scheduled is when it was due (Action.At); Started when its inject
+	// began (its offset, give or take the timer); Effect when it was in
+	// effect (0 if it never was), and Latency the difference between
+	// Effect and Scheduled: how long the inject itself took, a failover's
+	// wait for agreement included.
 	Scheduled int64         `json:"scheduled_ns"`
+	Started   int64         `json:"started_ns,omitempty"`
 	Effect    int64         `json:"effect_ns,omitempty"`
 	Latency   time.Duration `json:"latency_ns,omitempty"`
 	// Error says why it did not take effect.
@@ -38,19 +42,47 @@ type Result struct {
 // Runner runs a timeline beside the clients: each action at its offset from
 // the start of the run (the Recorder's clock), each fault healed after its
 // For, every action recorded in the history as process -1 records.
+//
+// Every inject starts at its action's At, and every heal at At+For, each
+// in a goroutine of its own: an action due while an earlier one is still
+// being injected (a failover waiting for every node to agree, a kill
+// waiting for the process to die) starts on time instead of after it. The
+// one wait is a heal's for its own inject: a fault is healed once it is in
+// effect, so a heal due before its inject has ended starts when it ends
+// (and an inject that failed leaves nothing to heal).
+//
+// Actions that overlap, on the same nodes or not, simply both act, as
+// scheduled: a kill 100 ms into a failover of the same shard kills while
+// the failover is under way, and a heal and an inject due at the same
+// offset run together. The scenario asked for exactly that; the runner
+// neither orders nor refuses them. Their records (and Results' Effect and
+// Healed) come in the order things happened, which is not always the
+// timeline's; each record names its action. Choices of nodes draw from the
+// Env's Rand one after another, in the order the injects reach them:
+// actions due at the same offset with random targets may choose
+// differently in a replay.
 type Runner struct {
 	env    *Env
 	start  time.Time // the clock when env.Rec is nil
 	cancel context.CancelFunc
 	done   chan struct{}
 	uses   map[topology.Ability]bool
+	// injected[i] is closed once action i's inject has ended and been
+	// recorded, in effect or not; healing[i] admits one heal of action i at
+	// a time, so that a heal stopped late and HealAll's do not both record.
+	injected []chan struct{}
+	healing  []chan struct{}
 
 	mu      sync.Mutex
 	results []Result
 	open    map[int]Fault // by action index
-	order   []int         // open faults' indexes, in the order injected
-	closed  bool
+	order   []int         // open faults' indexes, in the order they took effect
+	closed  bool          // HealAll has taken the open faults
 }
+
+// lateHealWithin bounds the heal of a fault that took effect after HealAll
+// had healed the rest (an inject that ignored the end of the run).
+const lateHealWithin = time.Minute
 
 // Start runs the timeline (as Resolve returns it) in the background until
 // its end or ctx's. The caller must defer HealAll, with a context of its
@@ -59,9 +91,12 @@ type Runner struct {
 func Start(ctx context.Context, env *Env, timeline []Action) *Runner {
 	rctx, cancel := context.WithCancel(ctx)
 	r := &Runner{env: env, start: time.Now(), cancel: cancel, done: make(chan struct{}),
-		uses: map[topology.Ability]bool{}, results: make([]Result, len(timeline)), open: map[int]Fault{}}
+		uses: map[topology.Ability]bool{}, results: make([]Result, len(timeline)), open: map[int]Fault{},
+		injected: make([]chan struct{}, len(timeline)), healing: make([]chan struct{}, len(timeline))}
 	for i, a := range timeline {
 		r.results[i] = Result{Action: a, Scheduled: int64(a.At)}
+		r.injected[i] = make(chan struct{})
+		r.healing[i] = make(chan struct{}, 1)
 		if k, err := Lookup(a.Do); err == nil {
 			p, _ := k.WithDefaults(a.Params)
 			for _, ab := range k.Abilities(p) {
@@ -73,10 +108,11 @@ func Start(ctx context.Context, env *Env, timeline []Action) *Runner {
 	return r
 }
 
-// Done is closed when the timeline has run out (or was stopped).
+// Done is closed when the timeline has run out (or was stopped) and every
+// inject and heal it started has returned.
 func (r *Runner) Done() <-chan struct{} { return r.done }
 
-// Results returns what became of each action so far.
+// Results returns what became of each action so far, in timeline order.
 func (r *Runner) Results() []Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -96,8 +132,14 @@ type event struct {
 	i    int
 }
 
+// run starts each event at its time, each in its own goroutine, and
+// returns once every one it started has returned.
 func (r *Runner) run(ctx context.Context, timeline []Action) {
-	defer close(r.done)
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		close(r.done)
+	}()
 	var events []event
 	for i, a := range timeline {
 		events = append(events, event{at: a.At, i: i})
@@ -105,7 +147,7 @@ func (r *Runner) run(ctx context.Context, timeline []Action) {
 			events = append(events, event{at: a.At + a.For, heal: true, i: i})
 		}
 	}
-	// In time order; at the same time heals come first, then by action.
+	// In time order; at the same time heals are started first, then by action.
 	sort.SliceStable(events, func(i, j int) bool {
 		a, b := events[i], events[j]
 		if a.at != b.at {
@@ -126,18 +168,31 @@ func (r *Runner) run(ctx context.Context, timeline []Action) {
 		if ctx.Err() != nil {
 			return
 		}
-		if ev.heal {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !ev.heal {
+				r.inject(ctx, ev.i)
+				return
+			}
+			select {
+			case <-r.injected[ev.i]:
+			case <-ctx.Done():
+				return // the run is ending: HealAll heals it
+			}
 			r.heal(ctx, ev.i, false)
-		} else {
-			r.inject(ctx, ev.i)
-		}
+		}()
 	}
 }
 
 // inject puts action i in effect and records it.
 func (r *Runner) inject(ctx context.Context, i int) {
+	defer close(r.injected[i])
+	started := r.now()
 	r.mu.Lock()
-	a := r.results[i].Action
+	res := &r.results[i]
+	res.Started = started
+	a, scheduled := res.Action, res.Scheduled
 	r.mu.Unlock()
 	log := r.env.log().With("action", i, "fault", a.Do, "target", a.Target)
 	var fault Fault
@@ -153,11 +208,12 @@ func (r *Runner) inject(ctx context.Context, i int) {
 		err = errors.New("the nemesis returned no fault")
 	}
 	at := r.now()
-	r.mu.Lock()
-	res := &r.results[i]
 	value := r.value(i, a, fault, false)
-	value["scheduled_ns"] = res.Scheduled
+	value["scheduled_ns"] = scheduled
 	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
+	r.mu.Lock()
+	res = &r.results[i]
+	late := false
 	if err != nil {
 		res.Error = err.Error()
 		op.Error = err.Error()
@@ -167,13 +223,21 @@ func (r *Runner) inject(ctx context.Context, i int) {
 		value["latency_ns"] = int64(res.Latency)
 		r.open[i] = fault
 		r.order = append(r.order, i)
+		late = r.closed
 	}
 	r.mu.Unlock()
 	r.record(op)
 	if err != nil {
 		log.Warn("fault not injected", "error", err)
-	} else {
-		log.Info("fault in effect", "what", fault.String(), "latency", time.Duration(at)-a.At)
+		return
+	}
+	log.Info("fault in effect", "what", fault.String(), "latency", time.Duration(at)-a.At)
+	if late {
+		// HealAll has come and gone while this inject ignored the end of
+		// the run: heal it now, or nobody will.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lateHealWithin)
+		defer cancel()
+		r.heal(hctx, i, true)
 	}
 }
 
@@ -181,8 +245,19 @@ func (r *Runner) inject(ctx context.Context, i int) {
 // (final false) a heal stopped by the run's end stays open for HealAll.
 func (r *Runner) heal(ctx context.Context, i int, final bool) error {
 	r.mu.Lock()
-	fault, ok := r.open[i]
 	a := r.results[i].Action
+	r.mu.Unlock()
+	select {
+	case r.healing[i] <- struct{}{}:
+	case <-ctx.Done():
+		if !final {
+			return ctx.Err()
+		}
+		return fmt.Errorf("action %d (%s): an earlier heal of it is still running: %w", i+1, a.Do, ctx.Err())
+	}
+	defer func() { <-r.healing[i] }()
+	r.mu.Lock()
+	fault, ok := r.open[i]
 	r.mu.Unlock()
 	if !ok {
 		return nil
@@ -193,11 +268,11 @@ func (r *Runner) heal(ctx context.Context, i int, final bool) error {
 		return err // the run is ending: HealAll heals it
 	}
 	at := r.now()
+	value := r.value(i, a, fault, true)
+	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
 	r.mu.Lock()
 	res := &r.results[i]
 	res.Healed, res.HealTook, res.HealError = at, time.Duration(at-start), ""
-	value := r.value(i, a, fault, true)
-	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
 	if err != nil {
 		res.HealError, op.Error = err.Error(), err.Error()
 	} else {
@@ -263,13 +338,15 @@ func safely(f func() error) (err error) {
 	return f()
 }
 
-// HealAll stops the timeline and heals every fault still open, the last
-// injected first, recording each heal; then, as a safety net, it removes
+// HealAll stops the timeline, waits (as long as ctx allows) for the injects
+// and heals under way, and heals every fault still open, the last to take
+// effect first, recording each heal; then, as a safety net, it removes
 // every network rule of the cluster and resumes and restarts every node, if
 // the timeline used such faults. It returns every heal's error. Call it
 // deferred, with a context that outlives the run's (context.WithoutCancel
 // plus a timeout): on normal end, error, panic and signal alike. Later
-// calls do nothing.
+// calls do nothing. A fault whose inject ignored the end of the run and
+// takes effect after HealAll gave up waiting is healed as soon as it does.
 func (r *Runner) HealAll(ctx context.Context) error {
 	r.cancel()
 	select {
@@ -295,9 +372,7 @@ func (r *Runner) HealAll(ctx context.Context) error {
 	env := r.env
 	if env.Backend != nil && (r.uses[topology.AbilityPartition] || r.uses[topology.AbilityNetem]) {
 		if net, ok := env.Backend.(topology.Network); ok {
-			env.mu.Lock()
-			err := safely(func() error { return net.HealNetwork(ctx, env.Cluster) })
-			env.mu.Unlock()
+			err := safely(func() error { return net.HealNetwork(ctx, env.cluster()) })
 			if err != nil {
 				errs = append(errs, fmt.Errorf("heal the network: %w", err))
 			}
@@ -305,10 +380,10 @@ func (r *Runner) HealAll(ctx context.Context) error {
 	}
 	if env.Backend != nil && r.uses[topology.AbilityLifecycle] {
 		if lc, ok := env.Backend.(topology.Lifecycle); ok {
-			nodes := env.Nodes()
-			err := each(len(nodes), func(i int) error {
+			c := env.cluster()
+			err := each(len(c.Nodes), func(i int) error {
 				return safely(func() error {
-					return errors.Join(lc.Resume(ctx, env.Cluster, nodes[i].Name), lc.Restart(ctx, env.Cluster, nodes[i].Name))
+					return errors.Join(lc.Resume(ctx, c, c.Nodes[i].Name), lc.Restart(ctx, c, c.Nodes[i].Name))
 				})
 			})
 			if err != nil {

@@ -187,7 +187,7 @@ func (e *Env) pick(ctx context.Context, t Target, withRoles bool) (picked, all [
 // choose returns k of set, at random.
 func (e *Env) choose(set []member, k int) []member {
 	s := slices.Clone(set)
-	e.rand().Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+	e.shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
 	if k > len(s) {
 		k = len(s)
 	}

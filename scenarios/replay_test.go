@@ -234,3 +234,51 @@ func TestLoadReplay(t *testing.T) {
 		t.Fatal("want an error for a dir without scenario.yaml")
 	}
 }
+
+// TestReplayNemesisInterleaved: the runner starts every action at its
+// offset, so records of overlapping actions interleave, in an order that
+// can differ between a run and its replay. The comparison goes by action
+// number, not by record order.
+func TestReplayNemesisInterleaved(t *testing.T) {
+	rec := func(action int64, heal bool, at time.Duration, node string) history.Op {
+		v := map[string]any{"action": action, "target": "one", "scheduled_ns": int64(time.Second), "nodes": []any{node}}
+		if heal {
+			v["heal"] = true
+		}
+		return history.Op{Process: history.NemesisProcess, Type: history.Info, F: "kill", Time: int64(at), Value: v}
+	}
+	ms := time.Millisecond
+	// The original: action 1 (due 100 ms after action 0) took effect first.
+	orig := []history.Op{rec(1, false, 1120*ms, "127.0.100.2:6379"), rec(0, false, 1400*ms, "127.0.100.1:6379"),
+		rec(1, true, 2100*ms, "127.0.100.2:6379"), rec(0, true, 2400*ms, "127.0.100.1:6379")}
+	// The replay: action 0 first this time, its heal before action 1's effect.
+	replay := []history.Op{rec(0, false, 1350*ms, "127.0.100.11:6379"), rec(0, true, 1360*ms, "127.0.100.11:6379"),
+		rec(1, false, 1150*ms, "127.0.100.12:6379"), rec(1, true, 2150*ms, "127.0.100.12:6379")}
+	sum := func(ops []history.Op, addrs []string) *runSummary {
+		ord := ordinals{of: map[string]string{}}
+		for i, a := range addrs {
+			ord.of[a] = "n" + string(rune('0'+i))
+		}
+		rs := &runSummary{actions: map[int]*ActionLanded{}, doOf: map[int]string{}}
+		for _, op := range ops {
+			rs.nemesis(op, ord)
+		}
+		return rs
+	}
+	a, b := sum(orig, addrsA), sum(replay, addrsB)
+	nc := compareNemesis(a, b)
+	if len(nc.Actions) != 2 || nc.FirstDifferent != nil {
+		t.Fatalf("comparison = %+v, want 2 actions landing the same", nc)
+	}
+	for i, ac := range nc.Actions {
+		if ac.Action != i || ac.Original == nil || ac.Replay == nil || ac.Original.HealedNS == 0 || ac.Replay.HealedNS == 0 {
+			t.Errorf("action %d: %+v", i, ac)
+		}
+	}
+	if got := nc.Actions[0].Original; got.EffectNS != int64(1400*ms) || got.Ordinals[0] != "n0" {
+		t.Errorf("action 0 in the original = %+v", got)
+	}
+	if got := nc.Actions[1].Replay; got.EffectNS != int64(1150*ms) || got.HealedNS != int64(2150*ms) || got.Ordinals[0] != "n1" {
+		t.Errorf("action 1 in the replay = %+v", got)
+	}
+}
