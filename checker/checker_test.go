@@ -327,6 +327,34 @@ func TestSlotsGolden(t *testing.T) {
 				t.Errorf("last converged %v", r.LastConverged)
 			}
 		}},
+		// A MIGRATE that timed out after the target restored the key: the
+		// same key on both ends of the open slot 0. Slot 1 has keys on the
+		// source only, slot 2 was not counted on the target: neither is split.
+		{"slots-split-final.topology.jsonl", topology.Expect{Replicas: 1}, False, func(t *testing.T, r *SlotsResult) {
+			want := []SplitSlot{{Slot: 0, Migrating: "10.0.0.2:6379", Importing: "10.0.0.3:6379", MigratingKeys: 1, ImportingKeys: 1, Both: []string{"{rh161}nemesis:big"}}}
+			if !reflect.DeepEqual(r.Final.SplitSlots, want) {
+				t.Errorf("split slots %+v, want %+v", r.Final.SplitSlots, want)
+			}
+			if len(r.Final.OpenSlots) != 6 {
+				t.Errorf("open slots %v, want 3 on each end", r.Final.OpenSlots)
+			}
+			if !strings.Contains(r.Reason, `slot 0: key "{rh161}nemesis:big" on both 10.0.0.2:6379 (migrating, 1 key) and 10.0.0.3:6379 (importing, 1 key)`) {
+				t.Errorf("reason %q does not name the key on both nodes", r.Reason)
+			}
+			if r.WindowCount != 1 || r.Windows[0].SplitSlots != 1 || !r.Windows[0].Open {
+				t.Errorf("windows %+v", r.Windows)
+			}
+		}},
+		// Distinct keys on both ends mid-run (a migration under way), closed
+		// by the end: valid, the window says it.
+		{"slots-split-window.topology.jsonl", topology.Expect{Replicas: 1}, True, func(t *testing.T, r *SlotsResult) {
+			if r.WindowCount != 1 || r.Windows[0].SplitSlots != 1 || r.Windows[0].OpenSlots != 2 || r.Windows[0].Open {
+				t.Errorf("windows %+v", r.Windows)
+			}
+			if len(r.Final.SplitSlots) != 0 {
+				t.Errorf("final split slots %+v", r.Final.SplitSlots)
+			}
+		}},
 		{"slots-link-down-final.topology.jsonl", topology.Expect{Replicas: 1}, False, func(t *testing.T, r *SlotsResult) {
 			if len(r.Final.ReplicasMissing) != 1 || !strings.Contains(r.Final.ReplicasMissing[0], "10.0.0.3:6379 has 0 of 1") {
 				t.Errorf("final %+v", r.Final)

@@ -3,6 +3,7 @@ package checker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,9 @@ type SlotsState struct {
 	Disagreeing []string `json:"disagreeing,omitempty"`
 	// OpenSlots are "addr: slot N migrating to|importing from id".
 	OpenSlots []string `json:"open_slots,omitempty"`
+	// SplitSlots are the open slots whose keys are on both ends of the
+	// migration (known only from samples that counted them).
+	SplitSlots []SplitSlot `json:"split_slots,omitempty"`
 	// Masters is the number of masters owning slots in the most common view.
 	Masters int `json:"masters"`
 	// ReplicasMissing names the masters with fewer replicas (link up) than
@@ -70,6 +74,97 @@ type SlotsState struct {
 	StateNotOK []string `json:"state_not_ok,omitempty"`
 	// Problems says all of the above in words.
 	Problems []string `json:"problems,omitempty"`
+}
+
+// SplitSlot is an open slot with keys on both nodes of its migration: the
+// node MIGRATING it and the node IMPORTING it both hold keys in it. In the
+// middle of a migration that is normal (some keys moved, some not); left so
+// at the end, the keys on the importing node are unreachable to clients,
+// which the owner's MIGRATING state sends there only for keys it lacks.
+type SplitSlot struct {
+	Slot int `json:"slot"`
+	// Migrating and Importing are the two nodes' addresses.
+	Migrating string `json:"migrating"`
+	Importing string `json:"importing"`
+	// MigratingKeys and ImportingKeys are CLUSTER COUNTKEYSINSLOT on each.
+	MigratingKeys int `json:"migrating_keys"`
+	ImportingKeys int `json:"importing_keys"`
+	// Both names keys present on both nodes, among the first names each
+	// listed: the same key stored twice, as a MIGRATE that timed out after
+	// the target restored it leaves it.
+	Both []string `json:"both,omitempty"`
+}
+
+func (p SplitSlot) String() string {
+	if len(p.Both) > 0 {
+		return fmt.Sprintf("slot %d: %s on both %s (migrating, %s) and %s (importing, %s)",
+			p.Slot, keysText(p.Both), p.Migrating, plural(p.MigratingKeys, "key"), p.Importing, plural(p.ImportingKeys, "key"))
+	}
+	return fmt.Sprintf("slot %d has keys on both ends of its migration: %s on %s (migrating), %s on %s (importing)",
+		p.Slot, plural(p.MigratingKeys, "key"), p.Migrating, plural(p.ImportingKeys, "key"), p.Importing)
+}
+
+func keysText(keys []string) string {
+	if len(keys) == 1 {
+		return "key " + strconv.Quote(keys[0])
+	}
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = strconv.Quote(k)
+	}
+	return "keys " + strings.Join(q, ", ")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// splitSlots pairs every node MIGRATING a slot with the node it names, when
+// that node has the slot IMPORTING, and keeps the pairs where both counted
+// keys in it.
+func splitSlots(nodes []topology.SampleNode) []SplitSlot {
+	byID := map[string]*topology.SampleNode{}
+	for i := range nodes {
+		if n := &nodes[i]; n.Error == "" && n.ID != "" {
+			byID[n.ID] = n
+		}
+	}
+	var out []SplitSlot
+	for i := range nodes {
+		src := &nodes[i]
+		if src.Error != "" {
+			continue
+		}
+		for slot, id := range src.Migrating {
+			dst := byID[id]
+			if dst == nil || dst.Importing[slot] != src.ID {
+				continue
+			}
+			a, aok := src.OpenSlotKeys[slot]
+			b, bok := dst.OpenSlotKeys[slot]
+			if !aok || !bok || a.Err != "" || b.Err != "" || a.Count == 0 || b.Count == 0 {
+				continue
+			}
+			p := SplitSlot{Slot: slot, Migrating: src.Addr, Importing: dst.Addr, MigratingKeys: a.Count, ImportingKeys: b.Count}
+			for _, k := range a.Keys {
+				if slices.Contains(b.Keys, k) {
+					p.Both = append(p.Both, k)
+				}
+			}
+			sort.Strings(p.Both)
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Slot != out[j].Slot {
+			return out[i].Slot < out[j].Slot
+		}
+		return out[i].Migrating < out[j].Migrating
+	})
+	return out
 }
 
 func (s *SlotsState) healthy() bool { return len(s.Problems) == 0 }
@@ -87,7 +182,10 @@ type SlotWindow struct {
 	Disagreeing  []string `json:"disagreeing,omitempty"`
 	Unreachable  []string `json:"unreachable,omitempty"`
 	OpenSlots    int      `json:"open_slots,omitempty"`
-	StateNotOK   []string `json:"state_not_ok,omitempty"`
+	// SplitSlots is the largest number of open slots with keys on both
+	// ends of their migration at once.
+	SplitSlots int      `json:"split_slots,omitempty"`
+	StateNotOK []string `json:"state_not_ok,omitempty"`
 	// ReplicasMissing names masters short of replicas at some point.
 	ReplicasMissing []string `json:"replicas_missing,omitempty"`
 }
@@ -144,6 +242,7 @@ func (c *Slots) Check(ctx context.Context, in *Input) Result {
 		win.MaxUncovered = max(win.MaxUncovered, st.Uncovered)
 		win.Overlapping = max(win.Overlapping, st.Overlapping)
 		win.OpenSlots = max(win.OpenSlots, len(st.OpenSlots))
+		win.SplitSlots = max(win.SplitSlots, len(st.SplitSlots))
 		for _, n := range st.Disagreeing {
 			sets["disagree"][n] = true
 		}
@@ -301,6 +400,7 @@ func (ev *slotEvaluator) eval(s topology.Sample, e topology.Expect) SlotsState {
 		}
 	}
 	sort.Strings(st.OpenSlots)
+	st.SplitSlots = splitSlots(s.Nodes)
 	for _, u := range st.Unreachable {
 		st.Problems = append(st.Problems, u+" did not answer")
 	}
@@ -353,6 +453,9 @@ func (ev *slotEvaluator) eval(s topology.Sample, e topology.Expect) SlotsState {
 	}
 	if len(st.OpenSlots) > 0 {
 		st.Problems = append(st.Problems, fmt.Sprintf("%d open slots (%s)", len(st.OpenSlots), st.OpenSlots[0]))
+	}
+	for _, p := range st.SplitSlots {
+		st.Problems = append(st.Problems, p.String())
 	}
 	if e.Masters > 0 && st.Masters != e.Masters {
 		st.Problems = append(st.Problems, fmt.Sprintf("%d masters own slots, want %d", st.Masters, e.Masters))

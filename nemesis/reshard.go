@@ -14,9 +14,10 @@ import (
 func reshardKinds() []Kind {
 	return []Kind{
 		{
-			Name:    "reshard",
-			Doc:     "move slots=N slots from the target master to another while clients run; heal waits for it (and fixes what a stopped one left open, fix=true)",
-			Params:  map[string]string{"slots": "100", "fix": "true"},
+			Name: "reshard",
+			Doc: "move slots=N slots from the target master to another while clients run; heal waits for it (and fixes what a stopped one left open, fix=true); " +
+				"migrate_timeout= sets MIGRATE's timeout (default 60s), big_key=16MB first writes a key that big into the first slot moved",
+			Params:  map[string]string{"slots": "100", "fix": "true", paramMigrateTimeout: "", paramBigKey: ""},
 			Targets: []string{"primary"},
 			New: func(p Params) (Nemesis, error) {
 				slots, err := p.int("slots")
@@ -30,15 +31,20 @@ func reshardKinds() []Kind {
 				if err != nil {
 					return nil, err
 				}
-				return reshard{slots: slots, fix: fix}, nil
+				mig, err := parseMigrateParams(p)
+				if err != nil {
+					return nil, err
+				}
+				return reshard{slots: slots, fix: fix, mig: mig}, nil
 			},
 		},
 		{
 			Name: "reshard-interrupted",
 			Doc: "migrate one slot of the target master and stop before step=<step> (batch=N of migrate-batch), " +
-				"then kill, pause or partition (then=) the source or the target (victim=); heal undoes that and, with fix=true, repairs the slot",
+				"then kill, pause or partition (then=) the source or the target (victim=); heal undoes that and, with fix=true, repairs the slot; " +
+				"migrate_timeout= sets MIGRATE's timeout (default 10s), big_key=16MB writes a key that big into the slot; a MIGRATE that times out stops the migration there instead",
 			Params: map[string]string{"step": "migrate-batch", "batch": "2", "then": "kill", "victim": "source",
-				"fix": "true", "keys": "30", "pipeline": "10", "slot": ""},
+				"fix": "true", "keys": "30", "pipeline": "10", "slot": "", paramMigrateTimeout: "", paramBigKey: ""},
 			Targets: []string{"primary"},
 			Needs: func(p Params) []topology.Ability {
 				switch p["then"] {
@@ -59,6 +65,7 @@ func reshardKinds() []Kind {
 type reshard struct {
 	slots int
 	fix   bool
+	mig   migrateParams
 }
 
 func (reshard) Name() string { return "reshard" }
@@ -69,19 +76,33 @@ func (r reshard) Inject(ctx context.Context, env *Env, target Target) (Fault, er
 		return nil, fmt.Errorf("reshard: %w", err)
 	}
 	addrs := env.Addrs()
+	// Reshard moves the source's lowest slots first: the big key goes into
+	// the first of them.
+	slot := -1
+	if owned := topology.Expand(from.Info.Slots); len(owned) > 0 {
+		slot = owned[0]
+	}
+	if r.mig.bigKey > 0 && slot < 0 {
+		return nil, fmt.Errorf("reshard: %s lists no slots of its own to put the big key in", from.Name)
+	}
+	rep, err := r.mig.prepare(ctx, env, slot, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("reshard: %w", err)
+	}
 	// The move outlives the run's context: stopped at the run's end it would
 	// leave a slot open. Heal waits for it, or stops it on its own deadline.
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f := &reshardFault{
 		admin: env.Admin, addrs: addrs, fix: r.fix, cancel: cancel, done: make(chan struct{}),
-		desc:  fmt.Sprintf("reshard %d slots from %s to %s", r.slots, from.Name, to.Name),
-		nodes: []string{from.Addr, to.Addr},
+		desc:  fmt.Sprintf("reshard %d slots from %s to %s%s", r.slots, from.Name, to.Name, rep.text()),
+		nodes: []string{from.Addr, to.Addr}, mig: rep,
 	}
 	go func() {
 		defer close(f.done)
-		res, err := env.Admin.Reshard(rctx, addrs, from.Info.ID, to.Info.ID, r.slots, topology.ReshardOptions{})
+		res, err := env.Admin.Reshard(rctx, addrs, from.Info.ID, to.Info.ID, r.slots, topology.ReshardOptions{Timeout: r.mig.timeout})
 		f.mu.Lock()
 		f.res, f.err = res, err
+		f.mig.stopped(rctx, env.Admin, err)
 		f.mu.Unlock()
 		if err != nil {
 			env.log().Warn("reshard stopped", "fault", f.desc, "error", err)
@@ -100,6 +121,7 @@ type reshardFault struct {
 	nodes  []string
 
 	mu     sync.Mutex
+	mig    *migrateReport
 	res    topology.ReshardResult
 	err    error
 	fixed  []string
@@ -119,6 +141,8 @@ func (f *reshardFault) Details() map[string]any {
 	if len(f.fixed) > 0 {
 		d["fix"] = f.fixed
 	}
+	f.mig.addTo(d)
+	delete(d, "migrate_error") // reshard_error says it already
 	return d
 }
 
@@ -140,6 +164,7 @@ func (f *reshardFault) Heal(ctx context.Context) error {
 	}
 	res, err := f.admin.Fix(context.WithoutCancel(ctx), f.addrs)
 	f.fixed = res.Actions
+	f.mig.fixed(ctx, f.admin)
 	if err != nil {
 		return fmt.Errorf("heal %s (it stopped: %v): fix: %w", f.desc, f.err, err)
 	}
@@ -181,6 +206,7 @@ type reshardInterrupted struct {
 	keys     int
 	pipeline int
 	slot     int // -1: the target's slot, or the source's lowest
+	mig      migrateParams
 }
 
 func newReshardInterrupted(p Params) (Nemesis, error) {
@@ -214,6 +240,9 @@ func newReshardInterrupted(p Params) (Nemesis, error) {
 			return nil, fmt.Errorf("slot=%q: want 0 to %d, or nothing for the source's first slot", s, topology.NumSlots-1)
 		}
 		r.slot = n
+	}
+	if r.mig, err = parseMigrateParams(p); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -252,12 +281,16 @@ func (r reshardInterrupted) Inject(ctx context.Context, env *Env, target Target)
 			}
 		}
 	}
-	f := &interruptedFault{env: env, fix: r.fix, nodes: []string{from.Addr, to.Addr}}
+	rep, err := r.mig.prepare(ctx, env, slot, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("reshard-interrupted: seed slot %d: %w", slot, err)
+	}
+	f := &interruptedFault{env: env, fix: r.fix, nodes: []string{from.Addr, to.Addr}, mig: rep}
 	where := r.step.String()
 	if r.step == topology.MigrateBatch {
 		where = fmt.Sprintf("%s #%d", where, r.batch)
 	}
-	f.desc = fmt.Sprintf("migration of slot %d from %s to %s stopped before %s, then %s %s %s", slot, from.Name, to.Name, where, r.then, r.victim, victim.Name)
+	f.desc = fmt.Sprintf("migration of slot %d from %s to %s%s stopped before %s, then %s %s %s", slot, from.Name, to.Name, rep.text(), where, r.then, r.victim, victim.Name)
 	batches := 0
 	hook := func(ctx context.Context, s int, step topology.Step) error {
 		if step != r.step {
@@ -268,6 +301,9 @@ func (r reshardInterrupted) Inject(ctx context.Context, env *Env, target Target)
 				return nil
 			}
 		}
+		f.mu.Lock()
+		f.mig.stopped(ctx, env.Admin, nil) // before the victim breaks: it may not answer after
+		f.mu.Unlock()
 		fault, err := r.breakNode(ctx, env, victim, all)
 		if err != nil {
 			return fmt.Errorf("then %s %s: %w", r.then, victim.Name, err)
@@ -275,12 +311,30 @@ func (r reshardInterrupted) Inject(ctx context.Context, env *Env, target Target)
 		f.victim = fault
 		return errInterrupted
 	}
-	opts := topology.ReshardOptions{Hook: hook, Pipeline: r.pipeline, Timeout: 10 * time.Second}
+	timeout := 10 * time.Second
+	if r.mig.timeout > 0 {
+		timeout = r.mig.timeout
+	}
+	opts := topology.ReshardOptions{Hook: hook, Pipeline: r.pipeline, Timeout: timeout}
 	keys, err := env.Admin.MigrateSlot(ctx, env.Addrs(), slot, from.Info.ID, to.Info.ID, opts)
 	f.keys = keys
 	switch {
 	case errors.Is(err, errInterrupted):
 		return f, nil
+	case errors.Is(err, topology.ErrMigrateTimeout):
+		// The timeout stopped the migration before the chosen step: that is
+		// the interruption, with the slot as MIGRATE left it; the victim is
+		// broken as asked all the same.
+		f.mu.Lock()
+		f.mig.stopped(ctx, env.Admin, err)
+		f.desc = fmt.Sprintf("migration of slot %d from %s to %s%s stopped by a MIGRATE timeout (before %s), then %s %s %s", slot, from.Name, to.Name, rep.text(), where, r.then, r.victim, victim.Name)
+		f.mu.Unlock()
+		fault, berr := r.breakNode(ctx, env, victim, all)
+		if berr == nil {
+			f.victim = fault
+			return f, nil
+		}
+		err = fmt.Errorf("%w; then %s %s: %v", err, r.then, victim.Name, berr)
 	case err == nil:
 		return nil, fmt.Errorf("reshard-interrupted: the migration of slot %d (%d keys) ended before %s: nothing was interrupted (more keys=, or a lower batch=)", slot, keys, where)
 	}
@@ -333,6 +387,7 @@ type interruptedFault struct {
 	victim Fault
 
 	mu     sync.Mutex
+	mig    *migrateReport
 	fixed  []string
 	healed bool
 }
@@ -347,6 +402,7 @@ func (f *interruptedFault) Details() map[string]any {
 	if f.fixed != nil {
 		d["fixed"] = f.fixed
 	}
+	f.mig.addTo(d)
 	return d
 }
 
@@ -366,6 +422,7 @@ func (f *interruptedFault) Heal(ctx context.Context) error {
 	if f.fix {
 		res, err := f.env.Admin.Fix(ctx, f.env.Addrs())
 		f.fixed = append([]string{}, res.Actions...)
+		f.mig.fixed(ctx, f.env.Admin)
 		if err != nil {
 			return fmt.Errorf("heal %s: fix: %w", f.desc, err)
 		}

@@ -96,7 +96,31 @@ type NodeView struct {
 	Nodes []NodeInfo  `json:"nodes,omitempty"`
 	Info  ClusterInfo `json:"info"`
 	Repl  Replication `json:"replication"`
+	// OpenSlotKeys is, for each slot the node has MIGRATING or IMPORTING,
+	// the keys it holds in that slot: a migration that stopped half way
+	// leaves keys on both of its ends, and only the two counts side by side
+	// show it. Nil when the node has no open slot.
+	OpenSlotKeys map[int]SlotKeys `json:"open_slot_keys,omitempty"`
 }
+
+// SlotKeys is what one node holds in one slot.
+type SlotKeys struct {
+	// Count is CLUSTER COUNTKEYSINSLOT's answer.
+	Count int `json:"count"`
+	// Keys are the first MaxSlotKeys of them (CLUSTER GETKEYSINSLOT), so
+	// that a key present on both ends of a migration can be named.
+	Keys []string `json:"keys,omitempty"`
+	// Err is why they could not be read (then Count is 0).
+	Err string `json:"error,omitempty"`
+}
+
+// MaxSlotKeys is how many key names SlotKeys keeps, and maxOpenSlotsCounted
+// how many open slots of one node are counted: enough to name what a stopped
+// migration left, few enough that sampling stays cheap.
+const (
+	MaxSlotKeys         = 10
+	maxOpenSlotsCounted = 16
+)
 
 // Self is the answering node's own line.
 func (v *NodeView) Self() (NodeInfo, bool) {
@@ -150,7 +174,50 @@ func (a *Admin) view(ctx context.Context, addr string) *NodeView {
 		return v
 	}
 	v.Repl = ParseReplication(repl.Val())
+	v.OpenSlotKeys = a.openSlotKeys(ctx, addr, v)
 	return v
+}
+
+// openSlotKeys counts and names the keys the node holds in each of its open
+// slots (at most maxOpenSlotsCounted of them, the lowest), in one pipeline.
+// A failure is kept per slot: the rest of the view stays good.
+func (a *Admin) openSlotKeys(ctx context.Context, addr string, v *NodeView) map[int]SlotKeys {
+	self, ok := v.Self()
+	if !ok || len(self.Migrating)+len(self.Importing) == 0 {
+		return nil
+	}
+	open := map[int]bool{}
+	for slot := range self.Migrating {
+		open[slot] = true
+	}
+	for slot := range self.Importing {
+		open[slot] = true
+	}
+	slots := sortedKeys(open)
+	if len(slots) > maxOpenSlotsCounted {
+		slots = slots[:maxOpenSlotsCounted]
+	}
+	pipe := a.Client(addr).Pipeline()
+	counts := make([]*redis.IntCmd, len(slots))
+	names := make([]*redis.StringSliceCmd, len(slots))
+	for i, slot := range slots {
+		counts[i] = pipe.ClusterCountKeysInSlot(ctx, slot)
+		names[i] = pipe.ClusterGetKeysInSlot(ctx, slot, MaxSlotKeys)
+	}
+	pipe.Exec(ctx) // errors are per command, below
+	out := make(map[int]SlotKeys, len(slots))
+	for i, slot := range slots {
+		n, err := counts[i].Result()
+		if err == nil {
+			var keys []string
+			keys, err = names[i].Result()
+			out[slot] = SlotKeys{Count: int(n), Keys: keys}
+		}
+		if err != nil {
+			out[slot] = SlotKeys{Err: fmt.Sprintf("CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT %d: %v", slot, err)}
+		}
+	}
+	return out
 }
 
 // Reachable lists the views that answered.

@@ -104,10 +104,10 @@ func (s *Snapshot) Problems(e Expect) []Problem {
 		}
 		if self, ok := v.Self(); ok {
 			for _, slot := range sortedKeys(self.Migrating) {
-				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{slot, slot}}, Detail: fmt.Sprintf("%s has slot %d MIGRATING to %s", v.Addr, slot, ownerText(s, self.Migrating[slot]))})
+				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{slot, slot}}, Detail: fmt.Sprintf("%s has slot %d MIGRATING to %s%s", v.Addr, slot, ownerText(s, self.Migrating[slot]), slotKeysText(v, slot))})
 			}
 			for _, slot := range sortedKeys(self.Importing) {
-				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{slot, slot}}, Detail: fmt.Sprintf("%s has slot %d IMPORTING from %s", v.Addr, slot, ownerText(s, self.Importing[slot]))})
+				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{slot, slot}}, Detail: fmt.Sprintf("%s has slot %d IMPORTING from %s%s", v.Addr, slot, ownerText(s, self.Importing[slot]), slotKeysText(v, slot))})
 			}
 		}
 	}
@@ -171,6 +171,16 @@ func ProblemsText(ps []Problem, max int) string {
 		b.WriteString(p.Detail)
 	}
 	return b.String()
+}
+
+// slotKeysText says how many keys the view's node holds in an open slot,
+// when it was counted.
+func slotKeysText(v *NodeView, slot int) string {
+	k, ok := v.OpenSlotKeys[slot]
+	if !ok || k.Err != "" {
+		return ""
+	}
+	return fmt.Sprintf(" (%s here)", plural(k.Count, "key"))
 }
 
 func ownerText(s *Snapshot, id string) string {

@@ -31,6 +31,10 @@ type SampleNode struct {
 	// Migrating and Importing are the node's open slots: slot → other node id.
 	Migrating map[int]string `json:"migrating,omitempty"`
 	Importing map[int]string `json:"importing,omitempty"`
+	// OpenSlotKeys is, for each open slot, the keys the node holds in it
+	// (count and first names), so that keys on both ends of a stopped
+	// migration show; absent in samples written before it existed.
+	OpenSlotKeys map[int]SlotKeys `json:"open_slot_keys,omitempty"`
 	// Replicas is, for a master, the ids of replicas it knows of.
 	Replicas   []string `json:"replicas,omitempty"`
 	LinkStatus string   `json:"link_status,omitempty"` // replicas: master_link_status
@@ -46,6 +50,7 @@ func SampleOf(s *Snapshot, t int64) Sample {
 		if v.Err == "" {
 			sn.State = v.Info.State
 			sn.LinkStatus = v.Repl.MasterLinkStatus
+			sn.OpenSlotKeys = v.OpenSlotKeys
 			sn.Owners = map[string][]SlotRange{}
 			for _, n := range v.Nodes {
 				if n.Myself() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -529,6 +530,8 @@ func (m *migrator) migrate(ctx context.Context, slot int, src string, dst NodeIn
 		return len(keys), nil
 	case strings.Contains(err.Error(), "NOKEY"):
 		return 0, nil // deleted or expired since GETKEYSINSLOT
+	case migrateTimedOut(err):
+		return 0, fmt.Errorf("%w (timeout %s): %w; the source kept the keys, and the target may have restored them all the same, leaving them on both nodes", ErrMigrateTimeout, m.opts.Timeout, err)
 	case !strings.Contains(err.Error(), "BUSYKEY") || m.opts.Replace:
 		return 0, err
 	}
@@ -544,6 +547,24 @@ func (m *migrator) migrate(ctx context.Context, slot int, src string, dst NodeIn
 		return 0, err
 	}
 	return len(keys), nil
+}
+
+// ErrMigrateTimeout marks a MIGRATE that did not hear back from the target
+// in time: Redis's IOERR ("error or timeout reading/writing to target
+// instance"), or no reply from the source at all within MIGRATE's timeout.
+// The source keeps the keys, but the target may have received and restored
+// them, so the migration stops there with the slot open and keys possibly on
+// both nodes (redis#1616, #1765); it is never retried, as redis-cli does not.
+var ErrMigrateTimeout = errors.New("MIGRATE timed out")
+
+// migrateTimedOut tells the errors that mean MIGRATE's outcome on the target
+// is unknown: the source's IOERR, or our own read of its reply timing out.
+func migrateTimedOut(err error) bool {
+	if strings.Contains(err.Error(), "IOERR") {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // differing lists the keys whose DUMP differs between the two nodes, among
@@ -590,6 +611,25 @@ func (m *migrator) differing(ctx context.Context, src, dst string, keys []string
 		}
 	}
 	return out, nil
+}
+
+// HoldsKey reports whether the node at addr stores key, whatever the state
+// of its slot there: ASKING first, so that a node importing the slot answers
+// for it; a redirection (MOVED, or ASK from a node migrating the slot) means
+// the node does not have it.
+func (a *Admin) HoldsKey(ctx context.Context, addr, key string) (bool, error) {
+	pipe := a.Client(addr).Pipeline()
+	pipe.Do(ctx, "ASKING")
+	exists := pipe.Exists(ctx, key)
+	pipe.Exec(ctx) // errors are per command, below
+	n, err := exists.Result()
+	switch {
+	case err == nil:
+		return n > 0, nil
+	case strings.HasPrefix(err.Error(), "ASK "), strings.HasPrefix(err.Error(), "MOVED "):
+		return false, nil
+	}
+	return false, fmt.Errorf("%s EXISTS %s: %w", addr, key, err)
 }
 
 // countKeys runs CLUSTER COUNTKEYSINSLOT on the node at addr.
