@@ -65,8 +65,9 @@ type SoakRun struct {
 	ProvisionS *float64 `json:"provision_s,omitempty"`
 	TeardownS  *float64 `json:"teardown_s,omitempty"`
 	OverheadS  *float64 `json:"overhead_s,omitempty"`
-	// RSSKB is the soak process's resident set after the run, HeapKB its
-	// live Go heap (after a collection): the two that show a leak.
+	// RSSKB is the soak process's resident set after the run, once the
+	// memory the run's judging freed is returned to the system; HeapKB
+	// its live Go heap: the two that show a leak.
 	RSSKB  int64 `json:"rss_kb"`
 	HeapKB int64 `json:"heap_kb"`
 }

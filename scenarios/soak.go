@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -383,6 +384,10 @@ func measureBetween(r *reports.SoakRun, t Timing, prevTeardown time.Time) {
 		v := t.Healthy.Sub(prevTeardown).Seconds()
 		r.OverheadS = &v
 	}
+	// Judging a run peaks at gigabytes that the runtime would hand back
+	// only slowly; the next cluster shares the machine. Return it now,
+	// so that rss_kb is what the soak really keeps.
+	debug.FreeOSMemory()
 	r.RSSKB = RSSKB()
 	r.HeapKB = LiveHeapKB()
 }
