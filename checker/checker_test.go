@@ -1,8 +1,12 @@
 package checker
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -597,6 +601,98 @@ func TestLoadAndCheck(t *testing.T) {
 	}
 }
 
+// writeGzip writes data gzipped to path.
+func writeGzip(t *testing.T, path string, data []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gzipRunDir copies run dir src with its history gzipped (no history.jsonl).
+func gzipRunDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == HistoryFile {
+			writeGzip(t, filepath.Join(dst, history.GzipFile), b)
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestLoadGzipped: a run dir whose history was gzipped loads into the same
+// Input and gets the same verdict; its warnings name the gzipped file.
+func TestLoadGzipped(t *testing.T) {
+	plainDir := filepath.Join("testdata", "run-truncated")
+	gzDir := gzipRunDir(t, plainDir)
+	if _, err := os.Stat(filepath.Join(gzDir, HistoryFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the gzipped copy has a %s: %v", HistoryFile, err)
+	}
+	plain, err := Load(plainDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := Load(gzDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gz.Ops) != 14 || !reflect.DeepEqual(gz.Ops, plain.Ops) || !reflect.DeepEqual(gz.Operations, plain.Operations) ||
+		!reflect.DeepEqual(gz.Topology, plain.Topology) || gz.Truncated != plain.Truncated || gz.Truncated == "" {
+		t.Errorf("gzipped run dir loads differently: %d ops, truncated %q; plain %d ops, truncated %q", len(gz.Ops), gz.Truncated, len(plain.Ops), plain.Truncated)
+	}
+	if want := strings.Replace(plain.Warnings[0], HistoryFile, history.GzipFile, 1); len(gz.Warnings) != 2 || gz.Warnings[0] != want || gz.Warnings[1] != plain.Warnings[1] {
+		t.Errorf("warnings %q, want %q and %q", gz.Warnings, want, plain.Warnings[1])
+	}
+	plain.Dir, gz.Dir = "", "" // keep testdata clean
+	cs, err := ForWorkloads([]string{"register"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := Check(context.Background(), plain, cs), Check(context.Background(), gz, cs)
+	if a.Valid != True || b.Valid != a.Valid || !reflect.DeepEqual(b.Names, a.Names) || !reflect.DeepEqual(b.Stats, a.Stats) {
+		t.Errorf("gzipped: %v %v %+v; plain: %v %v %+v", b.Valid, b.Names, b.Stats, a.Valid, a.Names, a.Stats)
+	}
+	for _, name := range a.Names {
+		if va, vb := a.Checkers[name].Verdict(), b.Checkers[name].Verdict(); va != vb {
+			t.Errorf("%s: %v gzipped, %v plain", name, vb, va)
+		}
+	}
+
+	// A gzip stream cut short (a compression killed midway) is an error
+	// that says so.
+	full, err := os.ReadFile(filepath.Join(gzDir, history.GzipFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gzDir, history.GzipFile), full[:len(full)*2/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(gzDir); err == nil || !strings.Contains(err.Error(), "cut short") || !strings.Contains(err.Error(), history.GzipFile) {
+		t.Errorf("cut gzip stream: %v", err)
+	}
+}
+
 // TestCheckComposes takes the worst verdict and survives a panicking checker.
 func TestCheckComposes(t *testing.T) {
 	in := golden(t, "set-lost.jsonl")
@@ -675,20 +771,31 @@ func TestReadHistoryHalves(t *testing.T) {
 		{"broken", string(base[:nl]) + "{nope}\n" + string(base[nl:])},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), HistoryFile)
+			dir := t.TempDir()
+			p := filepath.Join(dir, HistoryFile)
 			if err := os.WriteFile(p, []byte(tc.data), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			want, wantRes, wantErr := history.ReadFile(p)
-			got, gotRes, gotErr := readHistory(p)
-			if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
-				t.Fatalf("error %v, want %v", gotErr, wantErr)
-			}
-			if wantRes != gotRes {
-				t.Errorf("result %+v, want %+v", gotRes, wantRes)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("records differ: %d, want %d", len(got), len(want))
+			// The same bytes gzipped are read in one piece, in chunks:
+			// the same records, result and error but for the file's name.
+			gzDir := t.TempDir()
+			gz := filepath.Join(gzDir, history.GzipFile)
+			writeGzip(t, gz, []byte(tc.data))
+			for _, c := range []struct{ dir, path string }{{dir, p}, {gzDir, gz}} {
+				got, gotRes, gotPath, gotErr := readHistory(c.dir)
+				if gotPath != c.path {
+					t.Errorf("read %s, want %s", gotPath, c.path)
+				}
+				if (wantErr == nil) != (gotErr == nil) || wantErr != nil && strings.ReplaceAll(wantErr.Error(), p, c.path) != gotErr.Error() {
+					t.Fatalf("%s: error %v, want %v", c.path, gotErr, wantErr)
+				}
+				if wantRes != gotRes {
+					t.Errorf("%s: result %+v, want %+v", c.path, gotRes, wantRes)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: records differ: %d, want %d", c.path, len(got), len(want))
+				}
 			}
 			f, err := os.Open(p)
 			if err != nil {

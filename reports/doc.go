@@ -2,8 +2,8 @@
 // self-contained HTML page of a run (index.html, with its plots inline and
 // as files beside it), the store's index of runs, and JUnit.
 //
-// Write regenerates a run's page from what is on disk (history.jsonl,
-// topology.jsonl, results.json, scenario.yaml), reading the history and the
+// Write regenerates a run's page from what is on disk (history.jsonl or
+// history.jsonl.gz, topology.jsonl, results.json, scenario.yaml), reading the history and the
 // topology samples once, streaming, into bounded aggregates: its memory and
 // the page's size do not grow with the length of the run. The page explains
 // each anomaly in Redis Cluster terms: which node acknowledged a lost write,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // storeRun is one row of the store's index.
@@ -76,7 +77,10 @@ func WriteIndex(store string) error {
 }
 
 func isRunDir(dir string) bool {
-	for _, f := range []string{checker.HistoryFile, ResultsFile, ScenarioFile} {
+	if _, err := history.Locate(dir); err == nil {
+		return true
+	}
+	for _, f := range []string{ResultsFile, ScenarioFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			return true
 		}

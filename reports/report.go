@@ -75,11 +75,12 @@ type clusterTable struct {
 	Note  string
 }
 
-// Write (re)generates dir's report from what is on disk: history.jsonl,
-// topology.jsonl, results.json and scenario.yaml. It writes index.html,
-// self-contained (styles and plots inline, no network), and the plots as
-// files beside it. A run without results.json (never checked) gets a page
-// that says so. Only I/O and unreadable inputs are errors.
+// Write (re)generates dir's report from what is on disk: history.jsonl
+// (or history.jsonl.gz), topology.jsonl, results.json and scenario.yaml.
+// It writes index.html, self-contained (styles and plots inline, no
+// network), and the plots as files beside it. A run without results.json
+// (never checked) gets a page that says so. Only I/O and unreadable inputs
+// are errors.
 func Write(dir string) error {
 	return WriteFrom(dir, nil)
 }
@@ -356,10 +357,10 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	}
 
 	if h.truncated != "" {
-		p.Warnings = append(p.Warnings, checker.HistoryFile+": "+h.truncated)
+		p.Warnings = append(p.Warnings, h.file+": "+h.truncated)
 	}
 	if h.orphans > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %d completions have no invocation and were left out of the plots.", checker.HistoryFile, h.orphans))
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %d completions have no invocation and were left out of the plots.", h.file, h.orphans))
 	}
 	if t.Missing {
 		p.Warnings = append(p.Warnings, "No topology.jsonl: the cluster's shape, slot coverage and roles over time are unknown.")
@@ -566,7 +567,13 @@ func runLinks(dir string, figs []figure) []link {
 			out = append(out, link{Href: name, Text: name + " — " + what})
 		}
 	}
-	add(checker.HistoryFile, "every op, one JSON object a line")
+	if path, err := history.Locate(dir); err == nil {
+		what := "every op, one JSON object a line"
+		if filepath.Base(path) == history.GzipFile {
+			what += ", gzipped"
+		}
+		add(filepath.Base(path), what)
+	}
 	add(ResultsFile, "the verdicts and their evidence")
 	add(JUnitFile, "one testcase per checker, for CI")
 	add(checker.TopologyFile, "slot and role samples of every node")

@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -297,5 +299,98 @@ func TestWriteIndex(t *testing.T) {
 	}
 	if strings.Count(page, "20260101T100000-1</a>") != 1 {
 		t.Error("a run reached through latest is listed twice")
+	}
+}
+
+// gzipHistory replaces dir's history.jsonl with history.jsonl.gz, as a
+// soak with --gzip-history leaves it.
+func gzipHistory(t *testing.T, dir string) {
+	t.Helper()
+	plain := filepath.Join(dir, history.File)
+	b, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, history.GzipFile), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(plain); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteGzipped: a run dir with history.jsonl.gz gets the page of the
+// same run with history.jsonl, but for the link to the history; the store
+// index lists a run that has nothing else; a gzip stream cut short is an
+// error that says so.
+func TestWriteGzipped(t *testing.T) {
+	plainDir := runDir(t, "lost-write")
+	gzDir := runDir(t, "lost-write")
+	gzipHistory(t, gzDir)
+	plain := writePage(t, plainDir)
+	gz := writePage(t, gzDir)
+	mustContain(t, "the gzipped run's page", gz, `href="history.jsonl.gz"`)
+	if strings.Contains(gz, `href="history.jsonl"`) {
+		t.Error("the gzipped run's page links to a history.jsonl it does not have")
+	}
+	norm := strings.NewReplacer(resolve(gzDir), resolve(plainDir), "history.jsonl.gz", "history.jsonl", ", gzipped", "").Replace(gz)
+	if norm != plain {
+		t.Error("the gzipped run's page differs from the plain one's beyond the history's link")
+	}
+	for _, p := range allPlots {
+		a, errA := os.ReadFile(filepath.Join(plainDir, p))
+		b, errB := os.ReadFile(filepath.Join(gzDir, p))
+		if (errA == nil) != (errB == nil) || !bytes.Equal(a, b) {
+			t.Errorf("plot %s differs (%v, %v)", p, errA, errB)
+		}
+	}
+
+	// A history whose last line was cut (the run died), then gzipped:
+	// the page warns about that line, naming the gzipped file.
+	cut := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("testdata", "lost-write", history.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cut, history.File), append(b, `{"index":99999,"time":1,"pro`...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gzipHistory(t, cut)
+	mustContain(t, "the page of a gzipped cut history", text(writePage(t, cut)), "history.jsonl.gz: line")
+
+	// The store index lists a run dir that holds only its gzipped history.
+	store := t.TempDir()
+	run := filepath.Join(store, "smoke", "20260101T000000-1")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(cut, history.GzipFile), filepath.Join(run, history.GzipFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteIndex(store); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := os.ReadFile(filepath.Join(store, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "the index", text(string(idx)), "1 runs, newest first", "smoke 20260101T000000-1 not checked")
+
+	// A gzip stream cut short.
+	full, err := os.ReadFile(filepath.Join(gzDir, history.GzipFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(gzDir, history.GzipFile), full[:len(full)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(gzDir); err == nil || !strings.Contains(err.Error(), "cut short") {
+		t.Errorf("Write of a cut gzip stream: %v", err)
 	}
 }

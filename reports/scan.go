@@ -3,7 +3,6 @@ package reports
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -240,9 +239,11 @@ type histScan struct {
 	first, last int64
 	end         int64 // the last record's time, client or nemesis
 	truncated   string
+	file        string // the history's file name, for warnings
 }
 
-// scanHistory streams dir/history.jsonl. wantFinal names the keys whose
+// scanHistory streams dir's history (history.jsonl or history.jsonl.gz),
+// unless loaded has it already. wantFinal names the keys whose
 // final read the explanations need.
 func scanHistory(dir string, wantFinal map[string]bool, loaded *Loaded) (*histScan, error) {
 	s := &histScan{
@@ -261,18 +262,22 @@ func scanHistory(dir string, wantFinal map[string]bool, loaded *Loaded) (*histSc
 			s.add(loaded.Ops[i], wantFinal)
 		}
 		s.truncated = loaded.Truncated
+		s.file = checker.HistoryFile
+		if path, err := history.Locate(dir); err == nil {
+			s.file = filepath.Base(path)
+		}
 	} else {
-		path := filepath.Join(dir, checker.HistoryFile)
-		f, err := os.Open(path)
+		src, err := history.Open(dir)
 		if err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
-		defer f.Close()
-		res, err := history.Read(f, func(o history.Op) error { s.add(o, wantFinal); return nil })
+		defer src.Close()
+		res, err := history.Read(src, func(o history.Op) error { s.add(o, wantFinal); return nil })
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", src.Path, err)
 		}
 		s.truncated = res.Truncated
+		s.file = filepath.Base(src.Path)
 	}
 	s.unfinished = len(s.pending)
 	s.counts[outInfo] += s.unfinished

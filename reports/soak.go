@@ -70,6 +70,13 @@ type SoakRun struct {
 	// its live Go heap: the two that show a leak.
 	RSSKB  int64 `json:"rss_kb"`
 	HeapKB int64 `json:"heap_kb"`
+	// HistoryBytes is the size of the run's history.jsonl; HistoryGzBytes
+	// that of the history.jsonl.gz that soak --gzip-history made of it
+	// (history.jsonl then removed). GzipError says why it could not: the
+	// run keeps history.jsonl, and its verdict stands.
+	HistoryBytes   int64  `json:"history_bytes,omitempty"`
+	HistoryGzBytes int64  `json:"history_gz_bytes,omitempty"`
+	GzipError      string `json:"gzip_error,omitempty"`
 }
 
 // SoakCell sums the runs of one scenario on one image.

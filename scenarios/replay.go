@@ -160,11 +160,11 @@ func CompareRuns(original, replay string) (*ReplayReport, error) {
 	shape := shapeOf(s)
 	rep := &ReplayReport{Original: original, Replay: replay, Scenario: s.Name, Seed: s.Seed,
 		Note: "both runs ran for the same time limit, so their op streams differ in length: each worker lane's common prefix is compared; final reads are not compared. With several workers, results diverge from the scheduling of concurrent ops alone: the first result divergence is where to look, not proof of a bug"}
-	a, err := summarize(filepath.Join(original, "history.jsonl"), shape, nodeOrdinals(filepath.Join(original, "topology.jsonl")))
+	a, err := summarize(original, shape, nodeOrdinals(filepath.Join(original, "topology.jsonl")))
 	if err != nil {
 		return nil, fmt.Errorf("original: %w", err)
 	}
-	b, err := summarize(filepath.Join(replay, "history.jsonl"), shape, nodeOrdinals(filepath.Join(replay, "topology.jsonl")))
+	b, err := summarize(replay, shape, nodeOrdinals(filepath.Join(replay, "topology.jsonl")))
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
@@ -179,11 +179,11 @@ func CompareRuns(original, replay string) (*ReplayReport, error) {
 		}
 	}
 	if len(want) > 0 {
-		ra, err := fetch(filepath.Join(original, "history.jsonl"), shape, want, a.boundary)
+		ra, err := fetch(original, shape, want, a.boundary)
 		if err != nil {
 			return nil, fmt.Errorf("original: %w", err)
 		}
-		rb, err := fetch(filepath.Join(replay, "history.jsonl"), shape, want, b.boundary)
+		rb, err := fetch(replay, shape, want, b.boundary)
 		if err != nil {
 			return nil, fmt.Errorf("replay: %w", err)
 		}
@@ -390,17 +390,18 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-func summarize(path string, sh shape, ord ordinals) (*runSummary, error) {
-	f, err := os.Open(path)
+// summarize streams run dir dir's history (plain or gzipped) into hashes.
+func summarize(dir string, sh shape, ord ordinals) (*runSummary, error) {
+	src, err := history.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer src.Close()
 	rs := &runSummary{lines: map[int][]opSum{}, actions: map[int]*ActionLanded{}, doOf: map[int]string{}}
 	t := newTracker(sh)
 	fd := &finalDetector{maxProc: -1}
 	var n int64
-	_, err = history.Read(bufio.NewReader(f), func(op history.Op) error {
+	_, err = history.Read(src, func(op history.Op) error {
 		n++
 		if !op.IsClient() {
 			rs.nemesis(op, ord)
@@ -421,7 +422,7 @@ func summarize(path string, sh shape, ord ordinals) (*runSummary, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
 	rs.boundary = fd.boundary()
 	for lin, ops := range rs.lines {
@@ -561,18 +562,19 @@ func compareNemesis(ra, rb *runSummary) NemesisComparison {
 	return nc
 }
 
-// fetch streams a history again for the records at the wanted positions.
-func fetch(path string, sh shape, want map[pos]bool, boundary int64) (map[pos]*OpRecord, error) {
-	f, err := os.Open(path)
+// fetch streams run dir dir's history again for the records at the wanted
+// positions.
+func fetch(dir string, sh shape, want map[pos]bool, boundary int64) (map[pos]*OpRecord, error) {
+	src, err := history.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer src.Close()
 	out := map[pos]*OpRecord{}
 	t := newTracker(sh)
 	var n int64
 	errDone := errors.New("done")
-	_, err = history.Read(bufio.NewReader(f), func(op history.Op) error {
+	_, err = history.Read(src, func(op history.Op) error {
 		n++
 		if !op.IsClient() {
 			return nil
@@ -595,7 +597,7 @@ func fetch(path string, sh shape, want map[pos]bool, boundary int64) (map[pos]*O
 		return nil
 	})
 	if err != nil && !errors.Is(err, errDone) {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
 	return out, nil
 }

@@ -1,9 +1,13 @@
 package scenarios
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +181,61 @@ func TestReplayResultDiffers(t *testing.T) {
 	}
 	if rep.Ops.Different != 1 || rep.Ops.Equal != 39 {
 		t.Fatalf("counts %+v", rep.Ops)
+	}
+}
+
+// TestReplayGzipped: a run dir whose history the soak gzipped compares as
+// its plain self, as the original or as the replay (run --replay of a
+// soak's run), divergent records included.
+func TestReplayGzipped(t *testing.T) {
+	a := synth{n: 20, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
+	b := a
+	b.nodes, b.fault = addrsB, []string{addrsB[0]}
+	b.result = func(w, i int) (history.Type, any) {
+		if w == 1 && i == 7 {
+			return history.Info, nil
+		}
+		return history.OK, int64(i*10 + w)
+	}
+	dir := t.TempDir()
+	oa, ob := filepath.Join(dir, "orig"), filepath.Join(dir, "replay")
+	writeRun(t, oa, a)
+	writeRun(t, ob, b)
+	want, err := CompareRuns(oa, ob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.FirstResult == nil || want.FirstResult.Original == nil || want.FirstResult.Replay == nil {
+		t.Fatalf("the plain comparison finds no divergent records: %+v", want.FirstResult)
+	}
+	for _, d := range []string{oa, ob} {
+		if _, err := GzipHistory(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(d, history.File)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s still has its history.jsonl: %v", d, err)
+		}
+		got, err := CompareRuns(oa, ob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			t.Errorf("with %s gzipped:\n%s\nwant\n%s", d, gb, wb)
+		}
+	}
+	// A gzipped original cut short is an error that says so.
+	gz := filepath.Join(oa, history.GzipFile)
+	full, err := os.ReadFile(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gz, full[:len(full)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CompareRuns(oa, ob); err == nil || !strings.Contains(err.Error(), "cut short") || !strings.Contains(err.Error(), "original") {
+		t.Errorf("a cut original: %v", err)
 	}
 }
 

@@ -130,9 +130,9 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	defer admin.Close()
 
 	// History and topology monitor.
-	hf, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	hf, err := os.Create(filepath.Join(dir, history.File))
 	if err != nil {
-		return &Outcome{Dir: dir}, harnessErr("history.jsonl: %w", err)
+		return &Outcome{Dir: dir}, harnessErr("%s: %w", history.File, err)
 	}
 	start := time.Now()
 	hw := history.NewWriter(hf, start)

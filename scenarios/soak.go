@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/reports"
 )
 
@@ -59,6 +60,13 @@ type SoakOptions struct {
 	RunFunc RunFunc
 	// Progress gets one line per run (nil: nothing).
 	Progress io.Writer
+	// GzipHistory compresses each run's history.jsonl into
+	// history.jsonl.gz (see the function GzipHistory) once the run is
+	// judged and torn down: in the background while the next run goes,
+	// one at a time (the next waits for the previous), the last one
+	// awaited before the final summary. A run abandoned past Grace is left
+	// alone: it may still be writing.
+	GzipHistory bool
 }
 
 // Soak runs the scenarios round-robin until Count runs of each scenario ×
@@ -113,6 +121,8 @@ func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
 	}
 	var overhead time.Duration // the largest run wall time beyond its time limit so far
 	var prevTeardown time.Time // when the previous run's teardown started
+	gz := &gzipQueue{progress: o.Progress}
+	defer gz.finish(sum) // on the early returns: the history is whole either way
 	stopped := ""
 	n, harnessRow := 0, 0
 loop:
@@ -138,20 +148,31 @@ loop:
 					}
 				}
 				n++
-				r, timing := soakOne(ctx, o, &s, img, n, deadline)
+				r, timing, returned := soakOne(ctx, o, &s, img, n, deadline)
 				measureBetween(&r, timing, prevTeardown)
+				runDir := ""
+				if r.Dir != "" {
+					runDir = filepath.Join(o.Run.Store, filepath.FromSlash(r.Dir))
+					if st, err := os.Stat(filepath.Join(runDir, history.File)); err == nil {
+						r.HistoryBytes = st.Size()
+					}
+				}
 				prevTeardown = timing.TeardownStart
 				if wall := time.Duration(r.Seconds * float64(time.Second)); r.Status != reports.SoakCut && r.Status != reports.SoakHarness {
 					if over := wall - limit; over > overhead {
 						overhead = over
 					}
 				}
+				gz.finish(sum) // the previous run's, in the time this one took
 				sum.Runs = append(sum.Runs, r)
 				sum.Summarize()
 				fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d%s\n",
 					n, s.Name, imageSuffix(img), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code, betweenSuffix(r))
 				if r.Status == reports.SoakHarness && r.Error != "" {
 					fmt.Fprintf(o.Progress, "soak:   harness error: %s\n", r.Error)
+				}
+				if o.GzipHistory && returned && r.HistoryBytes > 0 && ctx.Err() == nil {
+					gz.start(ctx, runDir, len(sum.Runs)-1)
 				}
 				if err := write(); err != nil {
 					return sum, err
@@ -179,6 +200,7 @@ loop:
 	if stopped == "" {
 		stopped = fmt.Sprintf("--count %d done", o.Count)
 	}
+	gz.finish(sum)
 	sum.Finished = true
 	sum.Stopped = stopped
 	if err := write(); err != nil {
@@ -238,8 +260,9 @@ type runResult struct {
 }
 
 // soakOne carries out one run under its bound (and the soak's deadline)
-// and turns its outcome into a soak record.
-func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int, deadline time.Time) (reports.SoakRun, Timing) {
+// and turns its outcome into a soak record. It also says whether the run
+// returned: an abandoned one may still be writing to its run dir.
+func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int, deadline time.Time) (reports.SoakRun, Timing, bool) {
 	started := time.Now()
 	bound := runBound(s, o.Margin)
 	rctx, cancel := context.WithTimeout(ctx, bound)
@@ -307,7 +330,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		if abandoned {
 			r.Error += fmt.Sprintf("; it did not return within %s and was abandoned (harness cleanup removes what it left)", o.Grace)
 		}
-		return r, timing
+		return r, timing, !abandoned
 	}
 	if !judged {
 		r.Status, r.Code = reports.SoakHarness, 3
@@ -316,7 +339,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		} else {
 			r.Error = "run returned no report"
 		}
-		return r, timing
+		return r, timing, !abandoned
 	}
 	out := res.out
 	rep := out.Report
@@ -367,7 +390,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		r.OpsPerSec = rep.Stats.OpsPerSec
 	}
 	r.RecoveryS = recoveryS(out.Dir)
-	return r, timing
+	return r, timing, true
 }
 
 // measureBetween fills r's provisioning, teardown and overhead (from the
@@ -445,4 +468,61 @@ func RSSKB() int64 {
 		}
 	}
 	return 0
+}
+
+// gzipQueue is the soak's history compression under way: at most one.
+type gzipQueue struct {
+	progress io.Writer
+	run      int // its index in the summary's runs
+	done     chan gzipDone
+}
+
+type gzipDone struct {
+	res GzipResult
+	err error
+}
+
+// start compresses run dir dir's history in the background; the caller has
+// finished the previous one.
+func (q *gzipQueue) start(ctx context.Context, dir string, run int) {
+	ch := make(chan gzipDone, 1)
+	q.run, q.done = run, ch
+	go func() {
+		res, err := GzipHistory(ctx, dir)
+		ch <- gzipDone{res, err}
+	}()
+}
+
+// finish waits for the compression under way, if any, and records its
+// outcome in its run and on the progress line.
+func (q *gzipQueue) finish(sum *reports.Soak) {
+	if q.done == nil {
+		return
+	}
+	d := <-q.done
+	q.done = nil
+	r := &sum.Runs[q.run]
+	if d.err != nil {
+		r.GzipError = d.err.Error()
+		fmt.Fprintf(q.progress, "soak:   run %d: %s (its verdict stands)\n", r.N, r.GzipError)
+		return
+	}
+	r.HistoryGzBytes = d.res.Gz
+	fmt.Fprintf(q.progress, "soak:   run %d: history gzipped (%s): %s → %s (%.0f%%)\n",
+		r.N, d.res.Via, byteSize(d.res.Plain), byteSize(d.res.Gz), 100*float64(d.res.Gz)/float64(max(d.res.Plain, 1)))
+}
+
+// byteSize is n bytes for people: 812 B, 14.2 KiB, 241.3 MiB, 1.2 GiB.
+func byteSize(n int64) string {
+	f, unit := float64(n), "B"
+	for _, u := range []string{"KiB", "MiB", "GiB"} {
+		if f < 1024 {
+			break
+		}
+		f, unit = f/1024, u
+	}
+	if unit == "B" {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, unit)
 }

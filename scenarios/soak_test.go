@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/reports"
 )
 
@@ -54,6 +55,14 @@ func (f *fakeRuns) run(ctx context.Context, s *Scenario, o Options) (*Outcome, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	if f.kind(n, s) == "badhistory" {
+		// A history.jsonl no compressor can read.
+		if err := os.Mkdir(filepath.Join(dir, history.File), 0o755); err != nil {
+			return nil, err
+		}
+	} else if err := os.WriteFile(filepath.Join(dir, history.File), fakeHistory(n), 0o644); err != nil {
+		return nil, err
+	}
 	setV := checker.True
 	switch f.kind(n, s) {
 	case "anomaly":
@@ -68,6 +77,16 @@ func (f *fakeRuns) run(ctx context.Context, s *Scenario, o Options) (*Outcome, e
 	out := &Outcome{Dir: dir, Report: rep, Timing: fakeTiming(n)}
 	out.Expected, out.Code = expectation(rep, s.Expect)
 	return out, nil
+}
+
+// fakeHistory is run n's history.jsonl: some hundred records.
+func fakeHistory(n int) []byte {
+	var b strings.Builder
+	for i := 0; i < 100*n; i++ {
+		fmt.Fprintf(&b, `{"index":%d,"time":%d,"process":%d,"type":"invoke","f":"add","key":"{set:0}","value":%d}`+"\n", 2*i, 1000*i, i%5, i)
+		fmt.Fprintf(&b, `{"index":%d,"time":%d,"process":%d,"type":"ok","f":"add","key":"{set:0}","value":%d}`+"\n", 2*i+1, 1000*i+500, i%5, i)
+	}
+	return []byte(b.String())
 }
 
 // fakeTiming: run n's cluster is asked for at n×100 s, healthy 2 s later,

@@ -1,6 +1,7 @@
 // Package history will own the op record of DESIGN.md's history contract and
 // its streaming JSONL reader and writer: the small leaf package every other
-// package speaks.
+// package speaks. Open is the one place that opens a run directory's
+// history, history.jsonl or its gzipped form history.jsonl.gz.
 //
 // It imports nothing of this module.
 package history

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/scenarios"
 	"github.com/redis-harness/harness/workloads"
 	"github.com/urfave/cli/v2"
@@ -18,7 +18,8 @@ func checkCommand() *cli.Command {
 		Name:  "check",
 		Usage: "re-judge a stored history and rewrite results.json, junit.xml and index.html",
 		Description: "RUN_DIR is a run dir (its scenario.yaml says which checkers apply) or any directory\n" +
-			"holding a history.jsonl in the harness's format: then --workload says how to read it.\n" +
+			"holding a history.jsonl (or history.jsonl.gz) in the harness's format: then --workload says\n" +
+			"how to read it.\n" +
 			"A truncated last line (a crashed run) is tolerated with a warning.",
 		UsageText: "harness check store/latest\n   harness check ./foreign --workload register",
 		Flags: []cli.Flag{
@@ -30,8 +31,8 @@ func checkCommand() *cli.Command {
 				return usageErr("check: give one RUN_DIR, e.g. harness check store/latest")
 			}
 			dir := c.Args().First()
-			if _, err := os.Stat(filepath.Join(dir, "history.jsonl")); err != nil {
-				return usageErr("check %s: no history.jsonl there (%v)", dir, errors.Unwrap(err))
+			if _, err := history.Locate(dir); err != nil {
+				return usageErr("check %s: no history.jsonl (or history.jsonl.gz) there (%v)", dir, errors.Unwrap(err))
 			}
 			only := c.String("workload")
 			if only != "" && !contains(checker.KnownWorkloads(), only) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/reports"
 	"github.com/urfave/cli/v2"
 )
@@ -14,8 +15,8 @@ func reportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "report",
 		Usage: "regenerate a run's report (index.html and plots) or the store's index of runs",
-		Description: "RUN_DIR's index.html and plots are rebuilt from what is on disk: history.jsonl,\n" +
-			"topology.jsonl, results.json and scenario.yaml (run harness check first to re-judge).\n" +
+		Description: "RUN_DIR's index.html and plots are rebuilt from what is on disk: history.jsonl (or\n" +
+			"history.jsonl.gz), topology.jsonl, results.json and scenario.yaml (run harness check first to re-judge).\n" +
 			"--index STORE writes STORE/index.html, listing every run newest first.",
 		UsageText: "harness report store/latest\n   harness report --index store",
 		Flags: []cli.Flag{
@@ -27,8 +28,8 @@ func reportCommand() *cli.Command {
 				return usageErr("report: give one RUN_DIR (harness report store/latest) or --index STORE")
 			}
 			if dir := c.Args().First(); dir != "" {
-				if _, err := os.Stat(filepath.Join(dir, "history.jsonl")); err != nil {
-					return usageErr("report %s: no history.jsonl there (%v)", dir, errors.Unwrap(err))
+				if _, err := history.Locate(dir); err != nil {
+					return usageErr("report %s: no history.jsonl (or history.jsonl.gz) there (%v)", dir, errors.Unwrap(err))
 				}
 				if err := reports.Write(dir); err != nil {
 					return withCode(exitHarness, fmt.Errorf("report %s: %w", dir, err))

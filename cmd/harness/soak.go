@@ -25,12 +25,15 @@ func soakCommand() *cli.Command {
 			"--margin; with --duration no run starts that would not fit, and one still going at the end\n" +
 			"is cut (recorded, not counted). Five harness errors in a row end the soak (a broken\n" +
 			"environment). --images sets each run's node image and needs the docker backend.\n" +
+			"--gzip-history compresses each run's history.jsonl into history.jsonl.gz once the run is\n" +
+			"judged, in the background during the next run (gzip -1 under nice -n 19), one at a time;\n" +
+			"check, report and run --replay read either. A failed compression keeps history.jsonl.\n" +
 			"Exit: 0 every run met its expectation; 1 some run's verdict contradicted its expectation\n" +
 			"(an unexpected anomaly, or an expected one not found) — 1 wins over 3, because what Redis\n" +
 			"did matters more than a flaky environment; else 3 some run failed for harness reasons\n" +
 			"(cluster never healthy, backend error, run over its bound); else 2 some run was unknown.",
 		UsageText: "harness soak [--scenarios a,b,…|--all] [--duration 8h | --count N] [--images img1,img2]\n" +
-			"   [--backend auto|docker|local] [--fail-fast] [--store DIR] [every run flag: --time-limit, --nemesis…]",
+			"   [--backend auto|docker|local] [--fail-fast] [--gzip-history] [--store DIR] [every run flag: --time-limit, --nemesis…]",
 		Flags: append(scenarioFlags(),
 			&cli.StringSliceFlag{Name: "scenarios", Usage: "scenarios (names or files) to run round-robin (default: smoke)"},
 			&cli.BoolFlag{Name: "all", Usage: "every embedded scenario"},
@@ -39,6 +42,7 @@ func soakCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "images", Usage: "node images to go round-robin over (docker backend only)"},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "stop after the first run that did not meet its expectation"},
 			&cli.DurationFlag{Name: "margin", Usage: "bound of each run beyond its time limit (default: 2× health timeout + check timeout + 1m)"},
+			&cli.BoolFlag{Name: "gzip-history", Usage: "compress each judged run's history.jsonl into history.jsonl.gz (about a sixth of its size) during the next run", EnvVars: []string{"HARNESS_GZIP_HISTORY"}},
 		),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() > 0 {
@@ -98,7 +102,7 @@ func soakCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "soak: %s%s; summary in %s\n", strings.Join(names, ", "), soakBounds(c), filepath.Join(store, reports.SoakHTML))
 			sum, err := scenarios.Soak(c.Context, scenarios.SoakOptions{
 				Scenarios: list, Images: images, Count: c.Int("count"), Duration: c.Duration("duration"),
-				FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args,
+				FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
 				Run:      scenarios.Options{Backend: backend, Store: store, Progress: indent{c.App.Writer}, TTY: tty},
 				Progress: c.App.Writer,
 			})
@@ -177,6 +181,23 @@ func printSoak(c *cli.Context, s *reports.Soak, store string) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "soak: %d runs (%s); RSS %d kB → %d kB (at most %d kB), live heap %d kB → %d kB\n",
 		len(s.Runs), s.Stopped, s.RSSStartKB, s.RSSEndKB, s.RSSMaxKB, s.HeapFirstKB, s.HeapLastKB)
+	var plain, gz int64
+	gzipped, failed := 0, 0
+	for _, r := range s.Runs {
+		if r.HistoryGzBytes > 0 {
+			plain, gz = plain+r.HistoryBytes, gz+r.HistoryGzBytes
+			gzipped++
+		}
+		if r.GzipError != "" {
+			failed++
+		}
+	}
+	if gzipped > 0 {
+		fmt.Fprintf(w, "soak: %d histories gzipped: %.1f MiB → %.1f MiB\n", gzipped, float64(plain)/(1<<20), float64(gz)/(1<<20))
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "soak: %d histories not gzipped: their history.jsonl is kept (gzip_error in soak.json)\n", failed)
+	}
 	if s.OverheadMeanS != nil {
 		fmt.Fprintf(w, "soak: between runs (teardown + next cluster healthy) %.1f s mean, %.1f s at most\n", *s.OverheadMeanS, *s.OverheadMaxS)
 	}

@@ -57,7 +57,9 @@ func TestSoakBadInput(t *testing.T) {
 	}
 }
 
-// TestSoakLocalSmoke is one real short soak on the local backend.
+// TestSoakLocalSmoke is one real short soak on the local backend, with
+// --gzip-history: its run dir ends with history.jsonl.gz only, which check
+// re-judges as it would history.jsonl.
 func TestSoakLocalSmoke(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("skipping: redis-server not installed (apt-get install redis-server)")
@@ -66,7 +68,7 @@ func TestSoakLocalSmoke(t *testing.T) {
 		t.Skip("skipping a real soak in -short mode")
 	}
 	store := t.TempDir()
-	code, out, stderr := soakHarness(t, t.TempDir(), "soak", "--scenarios", "smoke", "--count", "1", "--time-limit", "3s", "--backend", "local", "--store", store)
+	code, out, stderr := soakHarness(t, t.TempDir(), "soak", "--scenarios", "smoke", "--count", "1", "--time-limit", "3s", "--backend", "local", "--gzip-history", "--store", store)
 	t.Log(out)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
@@ -89,5 +91,22 @@ func TestSoakLocalSmoke(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(store, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	dir := filepath.Join(store, s.Runs[0].Dir)
+	st, err := os.Stat(filepath.Join(dir, "history.jsonl.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "history.jsonl")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("history.jsonl is still there: %v", err)
+	}
+	if r := s.Runs[0]; r.HistoryGzBytes != st.Size() || r.HistoryBytes <= r.HistoryGzBytes || r.GzipError != "" {
+		t.Errorf("soak.json: history %d → %d bytes (file %d), error %q", r.HistoryBytes, r.HistoryGzBytes, st.Size(), r.GzipError)
+	}
+	if !strings.Contains(out, "soak: 1 histories gzipped") {
+		t.Errorf("output does not say the history was gzipped:\n%s", out)
+	}
+	if code, out, stderr := harness(t, t.TempDir(), "check", dir); code != 0 || !strings.Contains(out, "smoke: valid") {
+		t.Errorf("check of the gzipped run: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
