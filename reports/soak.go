@@ -70,6 +70,9 @@ type SoakRun struct {
 	// its live Go heap: the two that show a leak.
 	RSSKB  int64 `json:"rss_kb"`
 	HeapKB int64 `json:"heap_kb"`
+	// Goroutines is how many the soak process had after the run: a run
+	// that leaves one behind (a monitor, a client pool) makes it grow.
+	Goroutines int `json:"goroutines"`
 	// HistoryBytes is the size of the run's history.jsonl; HistoryGzBytes
 	// that of the history.jsonl.gz that soak --gzip-history made of it
 	// (history.jsonl then removed). GzipError says why it could not: the
@@ -487,8 +490,8 @@ th { background: #f6f7f9; }
 
 <h2>Runs</h2>
 {{range $i, $c := .Cells}}<h3>{{$c.Scenario}} on {{image $c.Image}}</h3>
-<table><tr><th>#</th><th>started</th><th>seconds</th><th>status</th><th>exit</th><th>seed</th><th>cluster up / teardown</th><th>since last run</th><th>RSS / heap</th><th>run dir</th></tr>
-{{range index $.RunsByCell $i}}{{$r := .}}<tr><td>{{.N}}</td><td>{{when .Started}}</td><td>{{printf "%.1f" .Seconds}}</td><td>{{.Status}}</td><td>{{.Code}}</td><td>{{.Seed}}</td><td>{{secs .ProvisionS}} / {{secs .TeardownS}}</td><td>{{secs .OverheadS}}</td><td>{{.RSSKB}} / {{.HeapKB}} kB</td><td>{{with href $r}}<a href="{{.}}">{{$r.Dir}}</a>{{else}}—{{end}}</td></tr>
+<table><tr><th>#</th><th>started</th><th>seconds</th><th>status</th><th>exit</th><th>seed</th><th>cluster up / teardown</th><th>since last run</th><th>RSS / heap / goroutines</th><th>run dir</th></tr>
+{{range index $.RunsByCell $i}}{{$r := .}}<tr><td>{{.N}}</td><td>{{when .Started}}</td><td>{{printf "%.1f" .Seconds}}</td><td>{{.Status}}</td><td>{{.Code}}</td><td>{{.Seed}}</td><td>{{secs .ProvisionS}} / {{secs .TeardownS}}</td><td>{{secs .OverheadS}}</td><td>{{.RSSKB}} / {{.HeapKB}} kB / {{.Goroutines}}</td><td>{{with href $r}}<a href="{{.}}">{{$r.Dir}}</a>{{else}}—{{end}}</td></tr>
 {{end}}</table>
 {{end}}
 </main>

@@ -413,6 +413,7 @@ func measureBetween(r *reports.SoakRun, t Timing, prevTeardown time.Time) {
 	debug.FreeOSMemory()
 	r.RSSKB = RSSKB()
 	r.HeapKB = LiveHeapKB()
+	r.Goroutines = runtime.NumGoroutine()
 }
 
 func expectsAnomaly(expect map[string]bool) bool {

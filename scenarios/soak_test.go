@@ -315,8 +315,8 @@ func TestSoakJSON(t *testing.T) {
 		t.Errorf("overhead mean %s max %s, want 52 and 52", secs(s.OverheadMeanS), secs(s.OverheadMaxS))
 	}
 	for _, r := range s.Runs {
-		if r.RSSKB <= 0 || r.HeapKB <= 0 {
-			t.Errorf("run %d: rss %d kB, heap %d kB: not measured", r.N, r.RSSKB, r.HeapKB)
+		if r.RSSKB <= 0 || r.HeapKB <= 0 || r.Goroutines <= 0 {
+			t.Errorf("run %d: rss %d kB, heap %d kB, %d goroutines: not measured", r.N, r.RSSKB, r.HeapKB, r.Goroutines)
 		}
 	}
 	if s.RSSMaxKB < s.Runs[0].RSSKB || s.HeapFirstKB != s.Runs[0].HeapKB || s.HeapLastKB != s.Runs[3].HeapKB {
