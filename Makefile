@@ -55,7 +55,7 @@ detection: deps build
 
 # A soak: SCENARIOS round-robin for DURATION, one verdict at the end
 # (store/soak.html, soak.json, soak-junit.xml). ARGS adds flags, e.g.
-# ARGS="--time-limit 60s --fail-fast".
+# ARGS="--time-limit 60s --fail-fast --gzip-history".
 DURATION  ?= 1h
 SCENARIOS ?= mixed
 soak: deps build
