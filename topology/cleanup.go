@@ -51,7 +51,9 @@ func (r CleanupReport) Empty() bool {
 // Cleanup removes everything the harness left behind, e.g. after it was
 // killed with SIGKILL: docker containers and networks labelled
 // io.redis-harness.managed=true (found on the engine, recorded or not);
-// redis-server processes whose working directory is a node dir of store;
+// redis-server processes whose working directory is a node dir of store, or
+// of any other store on this machine whose cluster record names it (a
+// run's cluster lives in its run dir);
 // iptables chains named with ChainPrefix in this machine's filter table, with
 // the jumps to them (rules inside node containers go with the containers);
 // and store's cluster records. Netem adds no qdisc (see NetemSpec), so there
@@ -132,7 +134,11 @@ func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *C
 	return true, errors.Join(errs...)
 }
 
-// cleanupProcesses kills the redis servers running in a node dir of store.
+// cleanupProcesses kills the redis servers running in a node dir of store,
+// and those running in a local cluster's node dir of any other store on
+// this machine: a run keeps its cluster's record in its own run dir
+// (store/<scenario>/<run>/state), so a run killed with SIGKILL leaves
+// servers that only their node dir names as the harness's.
 func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) error {
 	root := filepath.Join(store.Dir, "clusters")
 	if opts.Cluster != "" {
@@ -145,8 +151,14 @@ func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) erro
 	var errs []error
 	for _, pid := range redisPIDs() {
 		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		if err != nil || !strings.HasPrefix(cwd, root+string(filepath.Separator)) || zombie(pid) {
+		if err != nil || zombie(pid) {
 			continue
+		}
+		if !strings.HasPrefix(cwd, root+string(filepath.Separator)) {
+			name, ok := localNodeDir(cwd)
+			if !ok || opts.Cluster != "" && name != opts.Cluster {
+				continue
+			}
 		}
 		rep.Processes = append(rep.Processes, fmt.Sprintf("pid %d (%s in %s)", pid, procName(pid), cwd))
 		if opts.DryRun {
@@ -157,6 +169,28 @@ func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) erro
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// localNodeDir tells whether dir is a node dir of a local cluster made by
+// the harness, in any store: <store>/clusters/<name>/nodes/<node>, with the
+// cluster's record beside it naming that node. It returns the cluster's name.
+func localNodeDir(dir string) (cluster string, ok bool) {
+	nodes := filepath.Dir(dir)
+	clusterDir := filepath.Dir(nodes)
+	clusters := filepath.Dir(clusterDir)
+	if filepath.Base(nodes) != "nodes" || filepath.Base(clusters) != "clusters" {
+		return "", false
+	}
+	c, err := (Store{Dir: filepath.Dir(clusters)}).Load(filepath.Base(clusterDir))
+	if err != nil || c.Backend != "local" {
+		return "", false
+	}
+	for _, n := range c.Nodes {
+		if n.Name == filepath.Base(dir) {
+			return c.Name, true
+		}
+	}
+	return "", false
 }
 
 // cleanupChains removes this machine's harness chains and the jumps to them.

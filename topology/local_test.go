@@ -147,3 +147,56 @@ func TestFailoverPendingIsMarked(t *testing.T) {
 		t.Errorf("the takeover did not complete: %v", err)
 	}
 }
+
+// TestCleanupFindsOtherStores: a run keeps its local cluster's record in
+// its own run dir, not in the state dir `harness cleanup` is given. After
+// the run is killed, cleanup must still find its servers by their node
+// dirs (and only with a matching --name when one is given).
+func TestCleanupFindsOtherStores(t *testing.T) {
+	l, err := NewLocal(Store{Dir: filepath.Join(t.TempDir(), "run", "state")})
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := l.Up(ctx, Spec{Name: "t-cleanup-other", Masters: 3})
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Cleanup(func() { l.Down(context.Background(), c) })
+	elsewhere := Store{Dir: t.TempDir()} // the state dir cleanup is given: empty
+	found := func(rep CleanupReport) int {
+		n := 0
+		for _, nd := range c.Nodes {
+			for _, p := range rep.Processes {
+				if strings.HasSuffix(p, filepath.Join("clusters", c.Name, "nodes", nd.Name)+")") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	// Dry runs only without --name: other tests' clusters run beside this one.
+	rep, err := CleanupWith(ctx, elsewhere, CleanupOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := found(rep); got != len(c.Nodes) {
+		t.Fatalf("cleanup found %d of the %d servers of a cluster in another store: %v", got, len(c.Nodes), rep.Processes)
+	}
+	rep, err = CleanupWith(ctx, elsewhere, CleanupOptions{DryRun: true, Cluster: "some-other-cluster"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := found(rep); got != 0 {
+		t.Fatalf("cleanup --name some-other-cluster would kill this cluster's servers: %v", rep.Processes)
+	}
+	if _, err := CleanupWith(ctx, elsewhere, CleanupOptions{Cluster: c.Name}); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range c.Nodes {
+		if _, err := ping(ctx, nd.Addr, 500*time.Millisecond); err == nil {
+			t.Errorf("%s (%s) still answers after cleanup --name %s", nd.Name, nd.Addr, c.Name)
+		}
+	}
+}
