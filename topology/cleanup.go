@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -126,7 +125,7 @@ func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *C
 		if opts.DryRun {
 			continue
 		}
-		if err := d.api.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := d.removeNetwork(ctx, n.ID, n.Labels[LabelCluster]); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup: remove network %s: %w", n.Name, err))
 		}
 	}

@@ -59,6 +59,8 @@ type dockerAPI interface {
 	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
 	NetworkList(ctx context.Context, options network.ListOptions) ([]network.Summary, error)
 	NetworkRemove(ctx context.Context, networkID string) error
+	NetworkInspect(ctx context.Context, networkID string, options network.InspectOptions) (network.Inspect, error)
+	NetworkDisconnect(ctx context.Context, networkID, containerID string, force bool) error
 	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
 	ContainerStart(ctx context.Context, containerID string, options container.StartOptions) error
 	ContainerWait(ctx context.Context, containerID string, condition container.WaitCondition) (<-chan container.WaitResponse, <-chan error)
@@ -531,11 +533,50 @@ func (d *Docker) Down(ctx context.Context, c *Cluster) error {
 		return fmt.Errorf("down %s: list networks: %w", c.Name, err)
 	}
 	for _, n := range nets {
-		if err := d.api.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+		if err := d.removeNetwork(ctx, n.ID, c.Name); err != nil {
 			return fmt.Errorf("down %s: remove network %s: %w", c.Name, n.Name, err)
 		}
 	}
 	return d.Store.Remove(c.Name)
+}
+
+// removeNetwork removes the cluster's network. The engine may still count
+// an endpoint of a container just removed ("has active endpoints"), or one
+// of a container the listing missed: then the endpoints left are
+// disconnected by force (and the cluster's own containers among them
+// removed) and the removal tried again, a few times.
+func (d *Docker) removeNetwork(ctx context.Context, id, cluster string) error {
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		err = d.api.NetworkRemove(ctx, id)
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "active endpoints") {
+			return err
+		}
+		nw, ierr := d.api.NetworkInspect(ctx, id, network.InspectOptions{})
+		if ierr != nil {
+			if cerrdefs.IsNotFound(ierr) {
+				return nil
+			}
+			return errors.Join(err, ierr)
+		}
+		for cid := range nw.Containers {
+			ct, cerr := d.api.ContainerInspect(ctx, cid)
+			if cerr == nil && ct.Config != nil && ct.Config.Labels[LabelCluster] == cluster {
+				d.api.ContainerRemove(ctx, cid, container.RemoveOptions{Force: true, RemoveVolumes: true})
+				continue
+			}
+			d.api.NetworkDisconnect(ctx, id, cid, true)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // dockerHasID reports whether id, full or short, is among the keys of ids.

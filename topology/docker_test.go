@@ -17,6 +17,75 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// fakeNetAPI is the engine as Down's network removal sees it: the network
+// keeps endpoints until its containers are removed or disconnected.
+type fakeNetAPI struct {
+	dockerAPI                   // the rest: not called
+	endpoints map[string]string // container id → its cluster label ("" foreign)
+	stuck     bool              // every removal answers "active endpoints"
+	removes   int
+	removed   []string
+	unhooked  []string
+}
+
+func (f *fakeNetAPI) NetworkRemove(ctx context.Context, id string) error {
+	f.removes++
+	if f.stuck || len(f.endpoints) > 0 {
+		return errors.New("Error response from daemon: error while removing network: network rh-x id " + id + " has active endpoints")
+	}
+	return nil
+}
+
+func (f *fakeNetAPI) NetworkInspect(ctx context.Context, id string, _ network.InspectOptions) (network.Inspect, error) {
+	nw := network.Inspect{ID: id, Containers: map[string]network.EndpointResource{}}
+	for cid := range f.endpoints {
+		nw.Containers[cid] = network.EndpointResource{}
+	}
+	return nw, nil
+}
+
+func (f *fakeNetAPI) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	return container.InspectResponse{Config: &container.Config{Labels: map[string]string{LabelCluster: f.endpoints[id]}}}, nil
+}
+
+func (f *fakeNetAPI) ContainerRemove(ctx context.Context, id string, _ container.RemoveOptions) error {
+	f.removed = append(f.removed, id)
+	delete(f.endpoints, id)
+	return nil
+}
+
+func (f *fakeNetAPI) NetworkDisconnect(ctx context.Context, _, id string, force bool) error {
+	if force {
+		f.unhooked = append(f.unhooked, id)
+		delete(f.endpoints, id)
+	}
+	return nil
+}
+
+// TestDockerRemoveNetworkActiveEndpoints: a network the engine still sees
+// endpoints on is freed (the cluster's containers removed, a foreign one
+// only disconnected) and removed on a later try; one that never frees is an
+// error after a bounded number of tries.
+func TestDockerRemoveNetworkActiveEndpoints(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeNetAPI{endpoints: map[string]string{"ours": "c1", "theirs": ""}}
+	d := &Docker{api: f}
+	if err := d.removeNetwork(ctx, "net1", "c1"); err != nil {
+		t.Fatalf("removeNetwork: %v", err)
+	}
+	if !slices.Equal(f.removed, []string{"ours"}) || !slices.Equal(f.unhooked, []string{"theirs"}) || f.removes != 2 {
+		t.Errorf("removed %v, disconnected %v, %d removals; want [ours], [theirs], 2", f.removed, f.unhooked, f.removes)
+	}
+	f = &fakeNetAPI{stuck: true}
+	d = &Docker{api: f}
+	if err := d.removeNetwork(ctx, "net1", "c1"); err == nil || !strings.Contains(err.Error(), "active endpoints") {
+		t.Errorf("a network that never frees: %v, want the engine's error", err)
+	}
+	if f.removes != 5 {
+		t.Errorf("%d removals of a stuck network, want 5", f.removes)
+	}
+}
+
 func TestDockerServerArgs(t *testing.T) {
 	got := dockerServerArgs([][2]string{
 		{"port", "6379"},
