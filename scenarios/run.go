@@ -99,6 +99,9 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		// Teardown survives Ctrl-C: it runs under its own context.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
+		if cl.release != nil {
+			defer cl.release()
+		}
 		if !logsCollected {
 			cl.collectLogs(cctx, dir, log)
 		}
@@ -360,6 +363,8 @@ type runCluster struct {
 	// asked and healthy are when the cluster was asked for and when it
 	// was first healthy (zero for --addr).
 	asked, healthy time.Time
+	// release ends the run's hold on its cluster (topology.Store.Hold).
+	release func()
 }
 
 func (r *runCluster) setEnv(env *nemesis.Env) {
@@ -428,6 +433,13 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 		return nil, harnessErr("cluster up: %w", err)
 	}
 	rc := &runCluster{backend: b, store: store, c: c, admin: topology.NewAdmin(), asked: start}
+	// Held while the run lasts: harness cleanup, run beside it, leaves the
+	// cluster alone; a SIGKILL drops the hold, and cleanup then takes it.
+	if release, herr := store.Hold(c.Name); herr == nil {
+		rc.release = release
+	} else {
+		say("warning: %v: harness cleanup may take this cluster while the run goes on", herr)
+	}
 	plan, err := topology.PlanCreate(c.Nodes, spec.Masters, spec.Replicas)
 	if err == nil {
 		_, err = rc.admin.Create(ctx, plan, s.Cluster.HealthTimeout)
@@ -437,6 +449,9 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 		defer cancel()
 		rc.collectLogs(cctx, dir, nil)
 		b.Down(cctx, c)
+		if rc.release != nil {
+			rc.release()
+		}
 		return nil, harnessErr("cluster never became healthy: %w", err)
 	}
 	rc.healthy = time.Now()

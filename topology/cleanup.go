@@ -137,7 +137,9 @@ func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *C
 // and those running in a local cluster's node dir of any other store on
 // this machine: a run keeps its cluster's record in its own run dir
 // (store/<scenario>/<run>/state), so a run killed with SIGKILL leaves
-// servers that only their node dir names as the harness's.
+// servers that only their node dir names as the harness's. Of the latter,
+// a cluster a live process holds (a run in progress, see Store.Hold) is
+// left alone and reported as skipped.
 func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) error {
 	root := filepath.Join(store.Dir, "clusters")
 	if opts.Cluster != "" {
@@ -148,6 +150,7 @@ func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) erro
 		return fmt.Errorf("cleanup: %w", err)
 	}
 	var errs []error
+	held := map[string]bool{} // cluster dirs in use, reported once
 	for _, pid := range redisPIDs() {
 		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 		if err != nil || zombie(pid) {
@@ -156,6 +159,13 @@ func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) erro
 		if !strings.HasPrefix(cwd, root+string(filepath.Separator)) {
 			name, ok := localNodeDir(cwd)
 			if !ok || opts.Cluster != "" && name != opts.Cluster {
+				continue
+			}
+			if clusterDir := filepath.Dir(filepath.Dir(cwd)); Held(clusterDir) {
+				if !held[clusterDir] {
+					held[clusterDir] = true
+					rep.Skipped = append(rep.Skipped, fmt.Sprintf("cluster %s (%s): in use by a running harness, not touched", name, clusterDir))
+				}
 				continue
 			}
 		}

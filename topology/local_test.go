@@ -184,6 +184,22 @@ func TestCleanupFindsOtherStores(t *testing.T) {
 	if got := found(rep); got != len(c.Nodes) {
 		t.Fatalf("cleanup found %d of the %d servers of a cluster in another store: %v", got, len(c.Nodes), rep.Processes)
 	}
+	// Held by a live process (a run in progress): left alone, and said so.
+	release, err := l.Store.Hold(c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = CleanupWith(ctx, elsewhere, CleanupOptions{DryRun: true, Cluster: c.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := found(rep); got != 0 || !strings.Contains(strings.Join(rep.Skipped, "\n"), "in use by a running harness") {
+		t.Fatalf("cleanup of a held cluster: would kill %d of its servers, skipped %v", got, rep.Skipped)
+	}
+	if _, err := l.Store.Hold(c.Name); err == nil {
+		t.Error("a second hold of a held cluster succeeded")
+	}
+	release()
 	rep, err = CleanupWith(ctx, elsewhere, CleanupOptions{DryRun: true, Cluster: "some-other-cluster"})
 	if err != nil {
 		t.Fatal(err)

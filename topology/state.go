@@ -129,6 +129,45 @@ func machineLock() (func(), error) {
 	return lockFile(filepath.Join(os.TempDir(), "redis-harness-local.lock"))
 }
 
+// heldFile is the lock a process holds on a cluster it is using (Hold).
+const heldFile = "held.lock"
+
+// Hold marks cluster name as in use by this process until release is
+// called or the process ends, however it ends (the kernel drops the lock):
+// cleanup leaves a held cluster alone. A run holds its cluster from up to
+// teardown; a cluster made by cluster up is held by no one once the
+// command has returned.
+func (s Store) Hold(name string) (release func(), err error) {
+	path := filepath.Join(s.ClusterDir(name), heldFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("hold cluster %s: %w", name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("hold cluster %s: %w (another process holds it)", name, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// Held reports whether a live process holds the cluster whose directory is
+// clusterDir (see Hold).
+func Held(clusterDir string) bool {
+	f, err := os.Open(filepath.Join(clusterDir, heldFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
 func lockFile(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
