@@ -72,10 +72,11 @@ func CleanupWith(ctx context.Context, store Store, opts CleanupOptions) (Cleanup
 		dockerOK = false
 		errs = append(errs, err)
 	}
-	if err := cleanupProcesses(store, opts, &rep); err != nil {
+	keep := map[string]bool{} // the iptables chains of held clusters
+	if err := cleanupProcesses(store, opts, &rep, keep); err != nil {
 		errs = append(errs, err)
 	}
-	if err := cleanupChains(ctx, store, opts, &rep); err != nil {
+	if err := cleanupChains(ctx, store, opts, &rep, keep); err != nil {
 		errs = append(errs, err)
 	}
 	if err := cleanupRecords(store, opts, dockerOK, &rep); err != nil {
@@ -104,8 +105,25 @@ func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *C
 	if err != nil {
 		return false, fmt.Errorf("cleanup: list containers: %w", err)
 	}
+	// A cluster a live run holds is left alone, its network too.
+	held := map[string]bool{} // cluster names
+	isHeld := func(labels map[string]string) bool {
+		name, dir := labels[LabelCluster], labels[LabelDir]
+		if held[name] {
+			return true
+		}
+		if dir == "" || !Held(dir) {
+			return false
+		}
+		held[name] = true
+		rep.Skipped = append(rep.Skipped, fmt.Sprintf("cluster %s (%s): in use by a running harness, not touched", name, dir))
+		return true
+	}
 	ids := map[string]string{}
 	for _, ct := range conts {
+		if isHeld(ct.Labels) {
+			continue
+		}
 		ids[ct.ID] = dockerContainerName(ct)
 		rep.Containers = append(rep.Containers, fmt.Sprintf("%s (cluster %s)", dockerContainerName(ct), ct.Labels[LabelCluster]))
 	}
@@ -121,6 +139,9 @@ func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *C
 		return true, errors.Join(append(errs, fmt.Errorf("cleanup: list networks: %w", err))...)
 	}
 	for _, n := range nets {
+		if isHeld(n.Labels) {
+			continue
+		}
 		rep.Networks = append(rep.Networks, fmt.Sprintf("%s (cluster %s)", n.Name, n.Labels[LabelCluster]))
 		if opts.DryRun {
 			continue
@@ -137,10 +158,10 @@ func cleanupDocker(ctx context.Context, store Store, opts CleanupOptions, rep *C
 // and those running in a local cluster's node dir of any other store on
 // this machine: a run keeps its cluster's record in its own run dir
 // (store/<scenario>/<run>/state), so a run killed with SIGKILL leaves
-// servers that only their node dir names as the harness's. Of the latter,
-// a cluster a live process holds (a run in progress, see Store.Hold) is
-// left alone and reported as skipped.
-func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) error {
+// servers that only their node dir names as the harness's. A cluster a
+// live process holds (a run in progress, see Store.Hold) is left alone and
+// reported as skipped.
+func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport, keep map[string]bool) error {
 	root := filepath.Join(store.Dir, "clusters")
 	if opts.Cluster != "" {
 		root = store.ClusterDir(opts.Cluster)
@@ -156,18 +177,17 @@ func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) erro
 		if err != nil || zombie(pid) {
 			continue
 		}
-		if !strings.HasPrefix(cwd, root+string(filepath.Separator)) {
-			name, ok := localNodeDir(cwd)
-			if !ok || opts.Cluster != "" && name != opts.Cluster {
-				continue
+		c, ours := localNodeDir(cwd)
+		if !strings.HasPrefix(cwd, root+string(filepath.Separator)) && (!ours || opts.Cluster != "" && c.Name != opts.Cluster) {
+			continue
+		}
+		if clusterDir := filepath.Dir(filepath.Dir(cwd)); ours && Held(clusterDir) {
+			if !held[clusterDir] {
+				held[clusterDir] = true
+				keep[ChainName(c)] = true // its partition rules stay too
+				rep.Skipped = append(rep.Skipped, fmt.Sprintf("cluster %s (%s): in use by a running harness, not touched", c.Name, clusterDir))
 			}
-			if clusterDir := filepath.Dir(filepath.Dir(cwd)); Held(clusterDir) {
-				if !held[clusterDir] {
-					held[clusterDir] = true
-					rep.Skipped = append(rep.Skipped, fmt.Sprintf("cluster %s (%s): in use by a running harness, not touched", name, clusterDir))
-				}
-				continue
-			}
+			continue
 		}
 		rep.Processes = append(rep.Processes, fmt.Sprintf("pid %d (%s in %s)", pid, procName(pid), cwd))
 		if opts.DryRun {
@@ -183,27 +203,27 @@ func cleanupProcesses(store Store, opts CleanupOptions, rep *CleanupReport) erro
 // localNodeDir tells whether dir is a node dir of a local cluster made by
 // the harness, in any store: <store>/clusters/<name>/nodes/<node>, with the
 // cluster's record beside it naming that node. It returns the cluster's name.
-func localNodeDir(dir string) (cluster string, ok bool) {
+func localNodeDir(dir string) (*Cluster, bool) {
 	nodes := filepath.Dir(dir)
 	clusterDir := filepath.Dir(nodes)
 	clusters := filepath.Dir(clusterDir)
 	if filepath.Base(nodes) != "nodes" || filepath.Base(clusters) != "clusters" {
-		return "", false
+		return nil, false
 	}
 	c, err := (Store{Dir: filepath.Dir(clusters)}).Load(filepath.Base(clusterDir))
 	if err != nil || c.Backend != "local" {
-		return "", false
+		return nil, false
 	}
 	for _, n := range c.Nodes {
 		if n.Name == filepath.Base(dir) {
-			return c.Name, true
+			return c, true
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // cleanupChains removes this machine's harness chains and the jumps to them.
-func cleanupChains(ctx context.Context, store Store, opts CleanupOptions, rep *CleanupReport) error {
+func cleanupChains(ctx context.Context, store Store, opts CleanupOptions, rep *CleanupReport, keep map[string]bool) error {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		rep.Skipped = append(rep.Skipped, "iptables: not on PATH, so no chains to look for")
 		return nil
@@ -222,7 +242,7 @@ func cleanupChains(ctx context.Context, store Store, opts CleanupOptions, rep *C
 		if !ok || !strings.HasPrefix(name, ChainPrefix) {
 			continue
 		}
-		if opts.Cluster != "" && name != ChainName(&Cluster{Name: opts.Cluster, Dir: store.ClusterDir(opts.Cluster)}) {
+		if opts.Cluster != "" && name != ChainName(&Cluster{Name: opts.Cluster, Dir: store.ClusterDir(opts.Cluster)}) || keep[name] {
 			continue
 		}
 		chains = append(chains, name)
@@ -252,8 +272,8 @@ func cleanupRecords(store Store, opts CleanupOptions, dockerOK bool, rep *Cleanu
 	}
 	var errs []error
 	for _, c := range clusters {
-		if opts.Cluster != "" && c.Name != opts.Cluster || c.Backend == "docker" && !dockerOK {
-			continue
+		if opts.Cluster != "" && c.Name != opts.Cluster || c.Backend == "docker" && !dockerOK || Held(store.ClusterDir(c.Name)) {
+			continue // a held cluster was reported skipped with its nodes
 		}
 		rep.Records = append(rep.Records, fmt.Sprintf("%s (%s, %d nodes)", c.Name, c.Backend, len(c.Nodes)))
 		if !opts.DryRun {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ const (
 	LabelRun = "io.redis-harness.run"
 	// LabelNode carries the node's backend name (n1, n2…) on containers.
 	LabelNode = "io.redis-harness.node"
+	// LabelDir carries the cluster's state directory (absolute), where a
+	// run in progress holds it (Store.Hold): cleanup leaves it alone.
+	LabelDir = "io.redis-harness.dir"
 )
 
 const (
@@ -501,6 +505,9 @@ func (d *Docker) containerLogs(ctx context.Context, id, tailLines string) ([]byt
 // labels are what every resource of c carries; node is empty for the network.
 func (d *Docker) labels(c *Cluster, node string) map[string]string {
 	l := map[string]string{LabelManaged: "true", LabelCluster: c.Name, LabelRun: c.RunID}
+	if dir, err := filepath.Abs(c.Dir); err == nil && c.Dir != "" {
+		l[LabelDir] = dir
+	}
 	if node != "" {
 		l[LabelNode] = node
 	}

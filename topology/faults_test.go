@@ -464,6 +464,19 @@ func TestCleanupAfterKill(t *testing.T) {
 		if err := r.network().Partition(ctx, r.c, []Cut{{From: n1, To: n2}}); err != nil {
 			t.Fatal(err)
 		}
+		// Held by a live run: nothing of it is touched, and cleanup says so.
+		release, err := r.store.Hold(r.c.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, err := CleanupWith(ctx, r.store, CleanupOptions{DryRun: true, Cluster: r.c.Name})
+		release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held.Containers)+len(held.Networks)+len(held.Processes)+len(held.Chains)+len(held.Records) != 0 || !strings.Contains(strings.Join(held.Skipped, "\n"), "in use by a running harness") {
+			t.Errorf("cleanup of a held cluster: %+v", held)
+		}
 		dry, err := CleanupWith(ctx, r.store, CleanupOptions{DryRun: true, Cluster: r.c.Name})
 		if err != nil {
 			t.Fatal(err)

@@ -19,9 +19,9 @@ func cleanupCommand() *cli.Command {
 		Usage: "remove everything a killed harness left behind (containers, networks, node processes, iptables chains, records)",
 		UsageText: "harness cleanup [--dry-run] [--name CLUSTER] [--json]\n\n" +
 			"Only what carries the harness's labels (io.redis-harness.managed=true), chain names (RH-…)\n" +
-			"or state dir is touched, but all of it: clusters made with cluster up and docker runs going\n" +
-			"on now included (a local run in progress holds its cluster, and is left alone). Run it when\n" +
-			"no harness is running, or narrow it with --name.",
+			"or state dir is touched, but all of it: clusters made with cluster up included. A run in\n" +
+			"progress holds its cluster, and cleanup leaves a held cluster alone (it says so); a run\n" +
+			"killed with SIGKILL holds nothing. Narrow it with --name.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "list what would be removed, remove nothing", EnvVars: []string{"HARNESS_DRY_RUN"}},
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "only this cluster's resources", EnvVars: []string{"HARNESS_CLUSTER"}},
