@@ -210,6 +210,7 @@ func (r *Runner) inject(ctx context.Context, i int) {
 	at := r.now()
 	value := r.value(i, a, fault, false)
 	value["scheduled_ns"] = scheduled
+	value["started_ns"] = started
 	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
 	r.mu.Lock()
 	res = &r.results[i]

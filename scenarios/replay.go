@@ -119,6 +119,16 @@ type NemesisComparison struct {
 	// FirstDifferent is the first action (in timeline order) that landed
 	// differently.
 	FirstDifferent *ActionComparison `json:"first_different,omitempty"`
+	// ScheduleReproduced: every action is in both runs, was started in
+	// both within the tolerance of its offset, and touched the same nodes.
+	// The schedule is the harness's doing; when a fault then takes effect
+	// (a failover ends once every node agrees) is Redis's, so effect times
+	// may differ while the schedule is the same. False when a run predates
+	// the start times (started_ns) in its history.
+	ScheduleReproduced bool `json:"schedule_reproduced"`
+	// StartSkewMaxMS is the largest distance between an action's start
+	// and its offset, over both runs.
+	StartSkewMaxMS float64 `json:"start_skew_max_ms"`
 }
 
 // ActionComparison is one timeline action in both runs.
@@ -142,6 +152,7 @@ type ActionLanded struct {
 	Ordinals    []string `json:"ordinals"`
 	Fault       string   `json:"fault,omitempty"`
 	ScheduledNS int64    `json:"scheduled_ns"`
+	StartedNS   int64    `json:"started_ns,omitempty"`
 	EffectNS    int64    `json:"effect_ns"`
 	LatencyNS   int64    `json:"latency_ns,omitempty"`
 	Error       string   `json:"error,omitempty"`
@@ -263,6 +274,11 @@ func (r *ReplayReport) Summary() string {
 		fmt.Fprintf(&sb, "  nemesis: all %d actions landed on the same nodes within %.0f ms\n", len(n.Actions), n.ToleranceMS)
 	default:
 		fmt.Fprintf(&sb, "  nemesis: action %d (%s) landed differently: %s\n", n.FirstDifferent.Action+1, n.FirstDifferent.Do, n.FirstDifferent.Why)
+	}
+	if n.ScheduleReproduced {
+		fmt.Fprintf(&sb, "  nemesis schedule: reproduced: every action started within %.1f ms of its offset in both runs, on the same nodes (when each then took effect is Redis's doing)\n", n.StartSkewMaxMS)
+	} else if len(n.Actions) > 0 {
+		sb.WriteString("  nemesis schedule: not reproduced exactly (see the actions in " + ReplayFile + ")\n")
 	}
 	return sb.String()
 }
@@ -453,6 +469,7 @@ func (rs *runSummary) nemesis(op history.Op, ord ordinals) {
 	}
 	a = &ActionLanded{EffectNS: op.Time, Error: op.Error, Nodes: []string{}, Ordinals: []string{}}
 	a.ScheduledNS, _ = history.Int(v["scheduled_ns"])
+	a.StartedNS, _ = history.Int(v["started_ns"])
 	a.LatencyNS, _ = history.Int(v["latency_ns"])
 	a.Fault, _ = v["fault"].(string)
 	if nodes, ok := v["nodes"].([]any); ok {
@@ -558,6 +575,20 @@ func compareNemesis(ra, rb *runSummary) NemesisComparison {
 			nc.FirstDifferent = &nc.Actions[i]
 			break
 		}
+	}
+	nc.ScheduleReproduced = len(nc.Actions) > 0
+	var skew time.Duration
+	for _, ac := range nc.Actions {
+		x, y := ac.Original, ac.Replay
+		if x == nil || y == nil || x.StartedNS == 0 || y.StartedNS == 0 || !slices.Equal(x.Ordinals, y.Ordinals) {
+			nc.ScheduleReproduced = false
+			continue
+		}
+		skew = max(skew, time.Duration(x.StartedNS-x.ScheduledNS).Abs(), time.Duration(y.StartedNS-y.ScheduledNS).Abs())
+	}
+	nc.StartSkewMaxMS = float64(skew) / 1e6
+	if skew > NemesisTolerance {
+		nc.ScheduleReproduced = false
 	}
 	return nc
 }

@@ -26,6 +26,7 @@ type synth struct {
 	nodes  []string                           // the cluster's addresses
 	fault  []string                           // nodes of nemesis action 0
 	effect int64                              // its effect time
+	start  int64                              // when its inject started (0: not recorded)
 }
 
 func writeRun(t *testing.T, dir string, s synth) {
@@ -71,6 +72,9 @@ func writeRun(t *testing.T, dir string, s synth) {
 	for i := 0; i < s.n+s.extra; i++ {
 		if i == 3 {
 			v := map[string]any{"action": int64(0), "target": "", "scheduled_ns": int64(time.Second), "nodes": s.fault}
+			if s.start != 0 {
+				v["started_ns"] = s.start
+			}
 			if _, err := hw.Append(history.Op{Process: -1, Type: history.Info, F: "kill", Time: s.effect, Value: v}); err != nil {
 				t.Fatal(err)
 			}
@@ -276,6 +280,38 @@ func TestReplayFaultLandedElsewhere(t *testing.T) {
 	rep = compare(t, a, b)
 	if fd := rep.Nemesis.FirstDifferent; fd == nil || !strings.Contains(fd.Why, "effect time off") {
 		t.Fatalf("want a late fault, got %+v", fd)
+	}
+}
+
+// TestReplayScheduleReproduced: the schedule (start at the offset, same
+// nodes) is told apart from when the fault then took effect, which Redis
+// decides: a failover that ends 1 s later is still the same schedule.
+func TestReplayScheduleReproduced(t *testing.T) {
+	ms := int64(time.Millisecond)
+	a := synth{n: 10, nodes: addrsA, fault: []string{addrsA[0]}, start: int64(time.Second) + ms, effect: int64(time.Second) + 50*ms}
+	b := synth{n: 10, nodes: addrsB, fault: []string{addrsB[0]}, start: int64(time.Second) + 2*ms, effect: int64(2 * time.Second)}
+	rep := compare(t, a, b)
+	n := rep.Nemesis
+	if n.FirstDifferent == nil || !strings.Contains(n.FirstDifferent.Why, "effect time off") {
+		t.Errorf("the later effect is not reported: %+v", n.FirstDifferent)
+	}
+	if !n.ScheduleReproduced || n.StartSkewMaxMS != 2 || !strings.Contains(rep.Summary(), "schedule: reproduced") {
+		t.Errorf("schedule reproduced %v, skew %v ms, summary:\n%s", n.ScheduleReproduced, n.StartSkewMaxMS, rep.Summary())
+	}
+	// Started late in the replay: not the same schedule.
+	b.start = int64(time.Second) + 500*ms
+	if n := compare(t, a, b).Nemesis; n.ScheduleReproduced || n.StartSkewMaxMS != 500 {
+		t.Errorf("a start 500 ms late: reproduced %v, skew %v ms", n.ScheduleReproduced, n.StartSkewMaxMS)
+	}
+	// On other nodes: not the same schedule.
+	b.start, b.fault = a.start, []string{addrsB[1]}
+	if n := compare(t, a, b).Nemesis; n.ScheduleReproduced {
+		t.Error("a fault on other nodes counted as the same schedule")
+	}
+	// An original from before start times were recorded: not claimed.
+	a.start, b.fault = 0, []string{addrsB[0]}
+	if n := compare(t, a, b).Nemesis; n.ScheduleReproduced {
+		t.Error("a run without start times counted as the same schedule")
 	}
 }
 
