@@ -410,9 +410,11 @@ func measureBetween(r *reports.SoakRun, t Timing, prevTeardown time.Time) {
 	// Judging a run peaks at gigabytes that the runtime would hand back
 	// only slowly; the next cluster shares the machine. Return it now,
 	// so that rss_kb is what the soak really keeps.
-	debug.FreeOSMemory()
+	debug.FreeOSMemory() // collects first: what is left is live
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
 	r.RSSKB = RSSKB()
-	r.HeapKB = LiveHeapKB()
+	r.HeapKB = int64(m.HeapAlloc / 1024)
 	r.Goroutines = runtime.NumGoroutine()
 }
 
@@ -440,14 +442,6 @@ func recoveryS(dir string) *float64 {
 		return nil
 	}
 	return res.Nemesis.RecoveryS
-}
-
-// LiveHeapKB is this process's live Go heap in kB, after a collection.
-func LiveHeapKB() int64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc / 1024)
 }
 
 // RSSKB is this process's resident set size in kB (/proc/self/status
