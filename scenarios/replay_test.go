@@ -159,18 +159,24 @@ func TestReplayIdentical(t *testing.T) {
 	}
 }
 
-func TestReplayResultDiffers(t *testing.T) {
-	a := synth{n: 20, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
-	b := a
+// diverging is a run and its replay on other addresses where worker 1's
+// op 7 ends in info in the replay: it goes on as a new process, the same
+// stream.
+func diverging() (a, b synth) {
+	a = synth{n: 20, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
+	b = a
 	b.nodes, b.fault = addrsB, []string{addrsB[0]}
-	// Worker 1's op 7 ends in info in the replay: it goes on as a new
-	// process, the same stream.
 	b.result = func(w, i int) (history.Type, any) {
 		if w == 1 && i == 7 {
 			return history.Info, nil
 		}
 		return history.OK, int64(i*10 + w)
 	}
+	return a, b
+}
+
+func TestReplayResultDiffers(t *testing.T) {
+	a, b := diverging()
 	rep := compare(t, a, b)
 	if rep.DeterminismBug {
 		t.Fatalf("no generated op differs: %+v", rep.FirstGenerated)
@@ -192,15 +198,7 @@ func TestReplayResultDiffers(t *testing.T) {
 // its plain self, as the original or as the replay (run --replay of a
 // soak's run), divergent records included.
 func TestReplayGzipped(t *testing.T) {
-	a := synth{n: 20, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(time.Second)}
-	b := a
-	b.nodes, b.fault = addrsB, []string{addrsB[0]}
-	b.result = func(w, i int) (history.Type, any) {
-		if w == 1 && i == 7 {
-			return history.Info, nil
-		}
-		return history.OK, int64(i*10 + w)
-	}
+	a, b := diverging()
 	dir := t.TempDir()
 	oa, ob := filepath.Join(dir, "orig"), filepath.Join(dir, "replay")
 	writeRun(t, oa, a)

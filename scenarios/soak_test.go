@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -261,14 +260,7 @@ func TestSoakJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(store, reports.SoakJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s reports.Soak
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
+	s := readSoakJSON(t, store)
 	// Runs: 1 lost (anomaly, detected), 2 ok valid, 3 lost valid (missed), 4 ok harness error.
 	if len(s.Runs) != 4 || !s.Finished || s.RSSStartKB <= 0 || s.RSSEndKB <= 0 || s.Code != 1 || s.Args["count"] != "2" {
 		t.Fatalf("soak.json: %d runs, finished %v, rss %d/%d, code %d, args %v", len(s.Runs), s.Finished, s.RSSStartKB, s.RSSEndKB, s.Code, s.Args)
