@@ -80,9 +80,11 @@ type Input struct {
 	// Dir is the run directory, where a checker may write files of its own
 	// (linearizability.html); empty when nothing should be written.
 	Dir string
-	// Truncated is what Load's reader said about a cut last line of
-	// history.jsonl (empty: none); Warnings has it too, for people.
-	Truncated string
+	// HistoryPath is the history file Load read (history.jsonl or
+	// history.jsonl.gz); Truncated is what its reader said about a cut
+	// last line (empty: none), which Warnings has too, for people.
+	HistoryPath string
+	Truncated   string
 	// Warnings are what Load tolerated in the run's files (a last line cut
 	// short by a run that died mid-write, no topology.jsonl).
 	Warnings []string

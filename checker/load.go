@@ -28,14 +28,15 @@ const (
 // Load reads a run directory into an Input: history.jsonl or, without it,
 // history.jsonl.gz (required; paired) and topology.jsonl (optional). A
 // last line cut short in either file is left out and named in
-// Input.Warnings, as a run that died mid-write leaves it. Input.Dir is dir, so checkers write their files
-// there; Input.Expect is left for the caller, who knows the scenario.
+// Input.Warnings, as a run that died mid-write leaves it. Input.Dir is
+// dir, so checkers write their files there; Input.Expect is left for the
+// caller, who knows the scenario.
 func Load(dir string) (*Input, error) {
 	ops, rr, path, err := readHistory(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load history: %w", err)
 	}
-	in := &Input{Ops: ops, Dir: dir, Truncated: rr.Truncated}
+	in := &Input{Ops: ops, Dir: dir, HistoryPath: path, Truncated: rr.Truncated}
 	if rr.Truncated != "" {
 		in.Warnings = append(in.Warnings, filepath.Base(path)+": "+rr.Truncated)
 	}

@@ -88,7 +88,11 @@ func Write(dir string) error {
 // Loaded is a history already in memory: its records in file order and
 // what the reader said about a cut last line.
 type Loaded struct {
-	Ops       []history.Op
+	Ops []history.Op
+	// File is the history file's name the records came from
+	// (history.jsonl or history.jsonl.gz; empty: history.jsonl): the
+	// page links to it.
+	File      string
 	Truncated string
 }
 

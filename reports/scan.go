@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -261,11 +262,7 @@ func scanHistory(dir string, wantFinal map[string]bool, loaded *Loaded) (*histSc
 		for i := range loaded.Ops {
 			s.add(loaded.Ops[i], wantFinal)
 		}
-		s.truncated = loaded.Truncated
-		s.file = checker.HistoryFile
-		if path, err := history.Locate(dir); err == nil {
-			s.file = filepath.Base(path)
-		}
+		s.truncated, s.file = loaded.Truncated, cmp.Or(loaded.File, checker.HistoryFile)
 	} else {
 		src, err := history.Open(dir)
 		if err != nil {

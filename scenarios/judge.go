@@ -107,7 +107,7 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 	if err != nil {
 		return nil, harnessErr("write results: %w", err)
 	}
-	if err := reports.WriteFrom(dir, &reports.Loaded{Ops: in.Ops, Truncated: in.Truncated}); err != nil {
+	if err := reports.WriteFrom(dir, &reports.Loaded{Ops: in.Ops, File: filepath.Base(in.HistoryPath), Truncated: in.Truncated}); err != nil {
 		return nil, harnessErr("write the report: %w", err)
 	}
 	return out, nil

@@ -62,6 +62,10 @@ func TestCheckAndReportGzipped(t *testing.T) {
 	if codeG != codeP || strings.ReplaceAll(outG, gz, plain) != outP {
 		t.Errorf("check of the gzipped run: exit %d\n%s\n%s\nwant exit %d\n%s", codeG, outG, errG, codeP, outP)
 	}
+	// check writes the page from the records it has just loaded.
+	if page, err := os.ReadFile(filepath.Join(gz, "index.html")); err != nil || !strings.Contains(string(page), `href="history.jsonl.gz"`) {
+		t.Errorf("after check, the gzipped run's page does not link to history.jsonl.gz (%v)", err)
+	}
 	for _, dir := range []string{plain, gz} {
 		code, out, stderr := harness(t, t.TempDir(), "report", dir)
 		if code != 0 || !strings.Contains(out, filepath.Join(dir, "index.html")) {
