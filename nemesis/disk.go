@@ -109,6 +109,9 @@ func (d diskNemesis) Inject(ctx context.Context, env *Env, target Target) (Fault
 		if err := lc.Kill(ctx, c, n.Name); err != nil {
 			return err
 		}
+		// err is this node's own: the closure runs on every node at once,
+		// and the outer err belongs to each's caller.
+		var err error
 		if d.wipe {
 			err = dk.WipeData(ctx, c, n.Name)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,6 +217,55 @@ func TestDiskAOFManifest(t *testing.T) {
 	for _, gone := range []string{"appendonlydir", "dump.rdb"} {
 		if _, err := os.Stat(filepath.Join(dir, gone)); err == nil {
 			t.Errorf("%s still there after WipeData", gone)
+		}
+	}
+}
+
+// fakeDisk is a backend whose disk primitive fails on one node: the inject
+// runs on every node at once, and that one node's error must survive the
+// others' successes.
+type fakeDisk struct {
+	fakeBackend
+	topology.Lifecycle
+	failOn    string
+	mu        sync.Mutex
+	restarted []string
+}
+
+func (f *fakeDisk) Kill(context.Context, *topology.Cluster, string) error { return nil }
+func (f *fakeDisk) Restart(_ context.Context, _ *topology.Cluster, node string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.restarted = append(f.restarted, node)
+	return nil
+}
+func (f *fakeDisk) TruncateAOF(_ context.Context, _ *topology.Cluster, node string, bytes int64) (int64, error) {
+	if node == f.failOn {
+		return 0, fmt.Errorf("no AOF file for %s", node)
+	}
+	return bytes, nil
+}
+func (f *fakeDisk) WipeData(context.Context, *topology.Cluster, string) error { return nil }
+
+func TestDiskInjectKeepsEveryNodesError(t *testing.T) {
+	c := &topology.Cluster{Name: "fake"}
+	for i := 1; i <= 3; i++ {
+		c.Nodes = append(c.Nodes, topology.Node{Name: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("10.0.0.%d:6379", i)})
+	}
+	for try := range 20 {
+		b := &fakeDisk{failOn: "n2"}
+		env := &Env{Cluster: c, Backend: b}
+		d := diskNemesis{name: "kill-lose-aof-tail", bytes: 10, down: time.Second}
+		f, err := d.Inject(context.Background(), env, Target("all"))
+		if err == nil {
+			f.Heal(context.Background())
+			t.Fatalf("try %d: the inject succeeded though n2's truncation failed", try)
+		}
+		if !strings.Contains(err.Error(), "no AOF file for n2") {
+			t.Fatalf("try %d: error %q does not name n2's failure", try, err)
+		}
+		if len(b.restarted) != 3 {
+			t.Fatalf("try %d: restarted %v after the failed inject, want every node", try, b.restarted)
 		}
 	}
 }
