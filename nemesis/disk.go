@@ -109,20 +109,19 @@ func (d diskNemesis) Inject(ctx context.Context, env *Env, target Target) (Fault
 		if err := lc.Kill(ctx, c, n.Name); err != nil {
 			return err
 		}
-		// err is this node's own: the closure runs on every node at once,
-		// and the outer err belongs to each's caller.
+		// rep and err are this node's own: the closure runs on every node
+		// at once, and the outer err belongs to each's caller.
+		var rep topology.DiskReport
 		var err error
 		if d.wipe {
-			err = dk.WipeData(ctx, c, n.Name)
+			rep, err = dk.WipeData(ctx, c, n.Name)
 		} else {
-			truncated[i], err = dk.TruncateAOF(ctx, c, n.Name, d.bytes)
+			rep, err = dk.TruncateAOF(ctx, c, n.Name, d.bytes)
 		}
 		if err != nil {
 			return err
 		}
-		if rep, ok := topology.LastDiskReport(env.Backend, c, n.Name); ok {
-			files[i] = rep.Files
-		}
+		truncated[i], files[i] = rep.Truncated, rep.Files
 		return nil
 	})
 	if err != nil {

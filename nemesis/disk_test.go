@@ -116,7 +116,7 @@ func TestDiskKillWipe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := env.Backend.(topology.Disk).WipeData(context.Background(), env.Cluster, master); err == nil || !strings.Contains(err.Error(), "kill it first") {
+		if _, err := env.Backend.(topology.Disk).WipeData(context.Background(), env.Cluster, master); err == nil || !strings.Contains(err.Error(), "kill it first") {
 			t.Errorf("WipeData of a running node: %v, want a refusal", err)
 		}
 		f := injectDisk(t, env, "kill-wipe", nil, fmt.Sprintf("slot-master:%d", topology.KeySlot(tag)))
@@ -191,9 +191,9 @@ func TestDiskAOFManifest(t *testing.T) {
 	}
 	c := &topology.Cluster{Name: "disk-unit", Dir: t.TempDir(), Nodes: []topology.Node{{Name: "n1", Addr: "127.0.0.1:1", Host: "127.0.0.1", Dir: dir}}}
 	ctx := context.Background()
-	cut, err := l.TruncateAOF(ctx, c, "n1", 30)
-	if err != nil || cut != 30 {
-		t.Fatalf("TruncateAOF = %d, %v; want 30", cut, err)
+	rep, err := l.TruncateAOF(ctx, c, "n1", 30)
+	if err != nil || rep.Truncated != 30 || strings.Join(rep.Files, ",") != "appendonlydir/appendonly.aof.5.incr.aof" {
+		t.Fatalf("TruncateAOF = %+v, %v; want 30 bytes cut off appendonlydir/appendonly.aof.5.incr.aof", rep, err)
 	}
 	if st, _ := os.Stat(filepath.Join(aof, "appendonly.aof.5.incr.aof")); st.Size() != 70 {
 		t.Errorf("newest incr file is %d bytes, want 70", st.Size())
@@ -201,13 +201,13 @@ func TestDiskAOFManifest(t *testing.T) {
 	if st, _ := os.Stat(filepath.Join(aof, "appendonly.aof.4.incr.aof")); st.Size() != 100 {
 		t.Errorf("older incr file is %d bytes, want 100 untouched", st.Size())
 	}
-	if cut, err := l.TruncateAOF(ctx, c, "n1", 1000); err != nil || cut != 70 {
-		t.Errorf("TruncateAOF past the start = %d, %v; want 70", cut, err)
+	if rep, err := l.TruncateAOF(ctx, c, "n1", 1000); err != nil || rep.Truncated != 70 {
+		t.Errorf("TruncateAOF past the start = %d, %v; want 70", rep.Truncated, err)
 	}
-	if err := l.WipeData(ctx, c, "n1"); err != nil {
+	rep, err = l.WipeData(ctx, c, "n1")
+	if err != nil {
 		t.Fatal(err)
 	}
-	rep, _ := topology.LastDiskReport(l, c, "n1")
 	if strings.Join(rep.Files, ",") != "appendonlydir,dump.rdb" {
 		t.Errorf("wiped %v, want appendonlydir and dump.rdb", rep.Files)
 	}
@@ -239,13 +239,15 @@ func (f *fakeDisk) Restart(_ context.Context, _ *topology.Cluster, node string) 
 	f.restarted = append(f.restarted, node)
 	return nil
 }
-func (f *fakeDisk) TruncateAOF(_ context.Context, _ *topology.Cluster, node string, bytes int64) (int64, error) {
+func (f *fakeDisk) TruncateAOF(_ context.Context, _ *topology.Cluster, node string, bytes int64) (topology.DiskReport, error) {
 	if node == f.failOn {
-		return 0, fmt.Errorf("no AOF file for %s", node)
+		return topology.DiskReport{}, fmt.Errorf("no AOF file for %s", node)
 	}
-	return bytes, nil
+	return topology.DiskReport{Files: []string{"appendonly.aof.1.incr.aof"}, Truncated: bytes}, nil
 }
-func (f *fakeDisk) WipeData(context.Context, *topology.Cluster, string) error { return nil }
+func (f *fakeDisk) WipeData(context.Context, *topology.Cluster, string) (topology.DiskReport, error) {
+	return topology.DiskReport{}, nil
+}
 
 func TestDiskInjectKeepsEveryNodesError(t *testing.T) {
 	c := &topology.Cluster{Name: "fake"}

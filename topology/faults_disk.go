@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/docker/docker/api/types/system"
 )
@@ -26,11 +25,13 @@ type Disk interface {
 	// TruncateAOF cuts the last bytes bytes off the node's newest
 	// incremental AOF file (what appendfsync everysec or no loses in a power
 	// cut; a SIGKILL alone loses nothing, the page cache survives it) and
-	// returns how many it cut (less when the file is shorter).
-	TruncateAOF(ctx context.Context, c *Cluster, node string, bytes int64) (truncated int64, err error)
+	// returns what it did: the file and how many bytes it cut (less when
+	// the file is shorter).
+	TruncateAOF(ctx context.Context, c *Cluster, node string, bytes int64) (DiskReport, error)
 	// WipeData removes the node's AOF dir and RDB file, keeping nodes.conf:
-	// the node restarts with the same identity and an empty dataset.
-	WipeData(ctx context.Context, c *Cluster, node string) error
+	// the node restarts with the same identity and an empty dataset. It
+	// returns the files it removed.
+	WipeData(ctx context.Context, c *Cluster, node string) (DiskReport, error)
 }
 
 // DiskChecker says, before a run, why the disk primitives cannot work here
@@ -39,7 +40,8 @@ type DiskChecker interface {
 	CanDisk() error
 }
 
-// DiskReport is what the last disk primitive on a node did, for the history.
+// DiskReport is what a disk primitive did to a node's files, for the
+// history.
 type DiskReport struct {
 	// Dir is the node's data dir as this machine sees it.
 	Dir string `json:"dir"`
@@ -47,6 +49,8 @@ type DiskReport struct {
 	Files []string `json:"files"`
 	// Size is the truncated file's size before the cut.
 	Size int64 `json:"size,omitempty"`
+	// Truncated is how many bytes TruncateAOF cut.
+	Truncated int64 `json:"truncated,omitempty"`
 }
 
 var (
@@ -119,26 +123,26 @@ func newestIncrAOF(aofDir string) (string, error) {
 }
 
 // truncateAOFIn cuts bytes off the newest incremental AOF file under dir.
-func truncateAOFIn(dir string, bytes int64) (int64, DiskReport, error) {
+func truncateAOFIn(dir string, bytes int64) (DiskReport, error) {
 	rep := DiskReport{Dir: dir}
 	if bytes < 0 {
-		return 0, rep, fmt.Errorf("truncate AOF: %d bytes: want ≥ 0", bytes)
+		return rep, fmt.Errorf("truncate AOF: %d bytes: want ≥ 0", bytes)
 	}
 	path, err := newestIncrAOF(filepath.Join(dir, aofDirName))
 	if err != nil {
-		return 0, rep, fmt.Errorf("truncate AOF: %w", err)
+		return rep, fmt.Errorf("truncate AOF: %w", err)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
-		return 0, rep, fmt.Errorf("truncate AOF: %w", err)
+		return rep, fmt.Errorf("truncate AOF: %w", err)
 	}
 	cut := min(bytes, st.Size())
 	if err := os.Truncate(path, st.Size()-cut); err != nil {
-		return 0, rep, fmt.Errorf("truncate AOF: %w", err)
+		return rep, fmt.Errorf("truncate AOF: %w", err)
 	}
 	rel, _ := filepath.Rel(dir, path)
-	rep.Files, rep.Size = []string{rel}, st.Size()
-	return cut, rep, nil
+	rep.Files, rep.Size, rep.Truncated = []string{rel}, st.Size(), cut
+	return rep, nil
 }
 
 // wipeDataIn removes the AOF dir and the RDB file under dir (and the temp
@@ -172,35 +176,6 @@ func wipeDataIn(dir string) (DiskReport, error) {
 	return rep, nil
 }
 
-// lastDisk keeps the last DiskReport per node (backend, cluster dir, node).
-var lastDisk = struct {
-	sync.Mutex
-	m map[string]DiskReport
-}{m: map[string]DiskReport{}}
-
-func diskKey(backend string, c *Cluster, node string) string {
-	return backend + "\x00" + c.Name + "\x00" + c.Dir + "\x00" + node
-}
-
-func putDiskReport(key string, r DiskReport) {
-	lastDisk.Lock()
-	defer lastDisk.Unlock()
-	lastDisk.m[key] = r
-}
-
-// LastDiskReport is what the last TruncateAOF or WipeData of this process
-// did to the node (its files), for the history.
-func LastDiskReport(b Backend, c *Cluster, node string) (DiskReport, bool) {
-	n, ok := c.Node(node)
-	if ok {
-		node = n.Name
-	}
-	lastDisk.Lock()
-	defer lastDisk.Unlock()
-	r, ok := lastDisk.m[diskKey(b.Name(), c, node)]
-	return r, ok
-}
-
 // CanDisk: local nodes' files are this machine's.
 func (l *Local) CanDisk() error { return nil }
 
@@ -220,31 +195,29 @@ func localStoppedDir(c *Cluster, name, what string) (Node, error) {
 }
 
 // TruncateAOF cuts the tail of the stopped node's newest incremental AOF.
-func (l *Local) TruncateAOF(ctx context.Context, c *Cluster, name string, bytes int64) (int64, error) {
+func (l *Local) TruncateAOF(ctx context.Context, c *Cluster, name string, bytes int64) (DiskReport, error) {
 	n, err := localStoppedDir(c, name, "truncate the AOF of")
 	if err != nil {
-		return 0, err
+		return DiskReport{}, err
 	}
-	cut, rep, err := truncateAOFIn(n.Dir, bytes)
+	rep, err := truncateAOFIn(n.Dir, bytes)
 	if err != nil {
-		return 0, fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		return rep, fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
-	putDiskReport(diskKey(l.Name(), c, n.Name), rep)
-	return cut, nil
+	return rep, nil
 }
 
 // WipeData removes the stopped node's AOF dir and RDB, keeping nodes.conf.
-func (l *Local) WipeData(ctx context.Context, c *Cluster, name string) error {
+func (l *Local) WipeData(ctx context.Context, c *Cluster, name string) (DiskReport, error) {
 	n, err := localStoppedDir(c, name, "wipe the data of")
 	if err != nil {
-		return err
+		return DiskReport{}, err
 	}
 	rep, err := wipeDataIn(n.Dir)
 	if err != nil {
-		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		return rep, fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
-	putDiskReport(diskKey(l.Name(), c, n.Name), rep)
-	return nil
+	return rep, nil
 }
 
 // dockerLayerDrivers are the storage drivers whose container layer is a
@@ -329,31 +302,29 @@ func (d *Docker) dockerStoppedDir(ctx context.Context, c *Cluster, name, what st
 
 // TruncateAOF cuts the tail of the stopped container's newest incremental
 // AOF, in its layer.
-func (d *Docker) TruncateAOF(ctx context.Context, c *Cluster, name string, bytes int64) (int64, error) {
+func (d *Docker) TruncateAOF(ctx context.Context, c *Cluster, name string, bytes int64) (DiskReport, error) {
 	n, dir, err := d.dockerStoppedDir(ctx, c, name, "truncate the AOF of")
 	if err != nil {
-		return 0, err
+		return DiskReport{}, err
 	}
-	cut, rep, err := truncateAOFIn(dir, bytes)
+	rep, err := truncateAOFIn(dir, bytes)
 	if err != nil {
-		return 0, fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		return rep, fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
-	putDiskReport(diskKey(d.Name(), c, n.Name), rep)
-	return cut, nil
+	return rep, nil
 }
 
 // WipeData removes the stopped container's AOF dir and RDB from its layer,
 // keeping nodes.conf. The image's /data is empty, so the files live only in
 // the upper layer and removing them there leaves no lower copy showing.
-func (d *Docker) WipeData(ctx context.Context, c *Cluster, name string) error {
+func (d *Docker) WipeData(ctx context.Context, c *Cluster, name string) (DiskReport, error) {
 	n, dir, err := d.dockerStoppedDir(ctx, c, name, "wipe the data of")
 	if err != nil {
-		return err
+		return DiskReport{}, err
 	}
 	rep, err := wipeDataIn(dir)
 	if err != nil {
-		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		return rep, fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
-	putDiskReport(diskKey(d.Name(), c, n.Name), rep)
-	return nil
+	return rep, nil
 }
