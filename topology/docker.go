@@ -92,6 +92,8 @@ type Docker struct {
 	ReadyTimeout time.Duration
 
 	api dockerAPI
+	// lines are the netem delay lines this backend opened.
+	lines delayLines
 	// afterCreate, when set (by tests), runs after each node's container is created.
 	afterCreate func(Node)
 }

@@ -356,30 +356,36 @@ func isQueueSpec(spec, match string) bool {
 	return strings.HasPrefix(spec, match+" -j NFQUEUE ")
 }
 
-// delayLines are the open delay lines by key (the backend's name for the node).
-var delayLines = struct {
-	sync.Mutex
-	m map[string]*delayLine
-}{m: map[string]*delayLine{}}
+// delayLines are a backend's open delay lines by key (the backend's name
+// for the node, then NUL). They live in the backend value that opened them,
+// so that its HealNetwork finds and closes them; nothing of them is kept in
+// a package variable. The zero value is ready to use.
+type delayLines struct {
+	mu sync.Mutex
+	m  map[string]*delayLine
+}
 
-// takeDelayLines removes and returns the delay lines whose key has prefix.
-func takeDelayLines(prefix string) []*delayLine {
-	delayLines.Lock()
-	defer delayLines.Unlock()
+// take removes and returns the delay lines whose key has prefix.
+func (ls *delayLines) take(prefix string) []*delayLine {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
 	var out []*delayLine
-	for k, d := range delayLines.m {
+	for k, d := range ls.m {
 		if strings.HasPrefix(k, prefix) {
 			out = append(out, d)
-			delete(delayLines.m, k)
+			delete(ls.m, k)
 		}
 	}
 	return out
 }
 
-func putDelayLine(key string, d *delayLine) {
-	delayLines.Lock()
-	defer delayLines.Unlock()
-	delayLines.m[key] = d
+func (ls *delayLines) put(key string, d *delayLine) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.m == nil {
+		ls.m = map[string]*delayLine{}
+	}
+	ls.m[key] = d
 }
 
 // closeDelayLines drains and closes the lines (their rules already removed).
@@ -394,7 +400,7 @@ func closeDelayLines(ctx context.Context, lines []*delayLine) error {
 // netem installs a delay line for one node: the line first, then the rule
 // that feeds it (in the namespace f, chain chain hooked from hook). The old
 // line of the same key, if any, goes once the new one is in place.
-func netem(ctx context.Context, f netfilter, chain, hook, key, match string, q NetemSpec) error {
+func netem(ctx context.Context, lines *delayLines, f netfilter, chain, hook, key, match string, q NetemSpec) error {
 	if err := q.Validate(); err != nil {
 		return err
 	}
@@ -402,10 +408,10 @@ func netem(ctx context.Context, f netfilter, chain, hook, key, match string, q N
 	if err != nil {
 		return fmt.Errorf("netem %s in %s: %w", q, f.where, err)
 	}
-	old := takeDelayLines(key + "\x00")
-	putDelayLine(key+"\x00", d)
+	old := lines.take(key + "\x00")
+	lines.put(key+"\x00", d)
 	if err := f.add(ctx, chain, hook, nil, []string{queueSpec(match, d.queue)}); err != nil {
-		takeDelayLines(key + "\x00")
+		lines.take(key + "\x00")
 		d.close(ctx)
 		return fmt.Errorf("netem %s in %s: %w", q, f.where, err)
 	}
@@ -423,12 +429,12 @@ func netem(ctx context.Context, f netfilter, chain, hook, key, match string, q N
 
 // clearNetem removes every queue rule for match in the chain (whoever made
 // it) and closes this process's delay line of key.
-func clearNetem(ctx context.Context, f netfilter, chain, key, match string) error {
+func clearNetem(ctx context.Context, lines *delayLines, f netfilter, chain, key, match string) error {
 	err := f.remove(ctx, chain, nil, func(spec string) bool { return isQueueSpec(spec, match) })
 	if err != nil {
 		return fmt.Errorf("clear netem in %s: %w", f.where, err)
 	}
-	return closeDelayLines(ctx, takeDelayLines(key+"\x00"))
+	return closeDelayLines(ctx, lines.take(key+"\x00"))
 }
 
 // queueBase is where the search for a free queue number starts for key:

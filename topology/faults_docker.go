@@ -335,7 +335,7 @@ func (d *Docker) HealNetwork(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
 	}
-	return errors.Join(err, closeDelayLines(ctx, takeDelayLines(dockerNetemKey(c, ""))))
+	return errors.Join(err, closeDelayLines(ctx, d.lines.take(dockerNetemKey(c, ""))))
 }
 
 // dockerNetemKey names a node's delay line; with an empty name, the prefix
@@ -351,7 +351,7 @@ func (d *Docker) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec
 		return err
 	}
 	return d.eachNode(ctx, c, []string{name}, false, func(n Node, nf netfilter) error {
-		if err := netem(ctx, nf, ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, q); err != nil {
+		if err := netem(ctx, &d.lines, nf, ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, q); err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 		}
 		return nil
@@ -373,5 +373,5 @@ func (d *Docker) ClearNetem(ctx context.Context, c *Cluster, name string) error 
 	if err != nil {
 		return fmt.Errorf("node %s (%s): clear netem: %w", n.Name, n.Addr, err)
 	}
-	return closeDelayLines(ctx, takeDelayLines(dockerNetemKey(c, n.Name)+"\x00"))
+	return closeDelayLines(ctx, d.lines.take(dockerNetemKey(c, n.Name)+"\x00"))
 }

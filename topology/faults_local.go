@@ -303,7 +303,7 @@ func (l *Local) HealNetwork(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
 	}
-	return errors.Join(err, closeDelayLines(ctx, takeDelayLines(localNetemKey(c, ""))))
+	return errors.Join(err, closeDelayLines(ctx, l.lines.take(localNetemKey(c, ""))))
 }
 
 // localNetemKey names a node's delay line; with an empty name, the prefix
@@ -322,7 +322,7 @@ func (l *Local) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec)
 	if err := needRoot(l.Name(), AbilityNetem); err != nil {
 		return err
 	}
-	if err := netem(ctx, hostNetfilter, ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", q); err != nil {
+	if err := netem(ctx, &l.lines, hostNetfilter, ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", q); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil
@@ -337,7 +337,7 @@ func (l *Local) ClearNetem(ctx context.Context, c *Cluster, name string) error {
 	if err := needRoot(l.Name(), AbilityNetem); err != nil {
 		return err
 	}
-	if err := clearNetem(ctx, hostNetfilter, ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
+	if err := clearNetem(ctx, &l.lines, hostNetfilter, ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil

@@ -186,14 +186,14 @@ func assertNoFaultLeftovers(t *testing.T, r faultRig) {
 					t.Errorf("node %s: redis-server pid %d still runs", n.Name, pid)
 				}
 			}
+			if left := b.lines.take(localNetemKey(&c, "")); len(left) > 0 {
+				t.Errorf("%d local delay lines left open", len(left))
+			}
 		case *Docker:
 			dockerAssertGone(t, b, c.Name)
-		}
-		if left := takeDelayLines(localNetemKey(&c, "")); len(left) > 0 {
-			t.Errorf("%d local delay lines left open", len(left))
-		}
-		if left := takeDelayLines(dockerNetemKey(&c, "")); len(left) > 0 {
-			t.Errorf("%d docker delay lines left open", len(left))
+			if left := b.lines.take(dockerNetemKey(&c, "")); len(left) > 0 {
+				t.Errorf("%d docker delay lines left open", len(left))
+			}
 		}
 	})
 }

@@ -26,6 +26,9 @@ type Local struct {
 	Server string
 	// Port is the client port every node listens on (default 6379; the bus is +10000).
 	Port int
+
+	// lines are the netem delay lines this backend opened.
+	lines delayLines
 }
 
 // NewLocal returns the local backend, or an error when no redis-server is found.
