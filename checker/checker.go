@@ -113,3 +113,34 @@ type Results struct {
 	// recovery time after the final heal (a run's nemesis.json).
 	Nemesis json.RawMessage `json:"nemesis,omitempty"`
 }
+
+// Judging is a result that says, by key space, how many client ops its
+// checker judged: the proof that a workload's ops reached their checker.
+type Judging interface {
+	Result
+	Judged() map[string]int
+}
+
+// judgedSpace is the space an op of key counts for in a result's
+// ops_judged: only's, when every op is judged as that workload.
+func judgedSpace(only, key string) string {
+	if only != "" {
+		return only
+	}
+	return history.SpaceOf(key)
+}
+
+// Judged is OpsJudged.
+func (r *LinearizableResult) Judged() map[string]int { return r.OpsJudged }
+
+// Judged is OpsJudged.
+func (r *SetResult) Judged() map[string]int { return r.OpsJudged }
+
+// Judged is OpsJudged.
+func (r *CounterResult) Judged() map[string]int { return r.OpsJudged }
+
+// Judged is OpsJudged.
+func (r *ListAppendResult) Judged() map[string]int { return r.OpsJudged }
+
+// Judged is OpsJudged.
+func (r *MultikeyResult) Judged() map[string]int { return r.OpsJudged }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -435,17 +436,18 @@ func TestErrorClass(t *testing.T) {
 
 func TestWorkloadOf(t *testing.T) {
 	for key, want := range map[string]string{
-		"{register:12}":   "register",
-		"{kv:3}":          "kv",
-		"{list-append:7}": "list-append",
-		"{multikey:4}:a":  "multikey",
-		"{pipeline:2}":    "pipeline",
-		"x{set:0}y{kv:1}": "set",
-		"{counter}":       "counter",
-		"plain":           "",
-		"{}{register:1}":  "",
-		"{register:1":     "",
-		"":                "",
+		"{register:12}":         "register",
+		"{kv:3}":                "kv",
+		"{list-append:7}":       "list-append",
+		"{multikey:4}:a":        "multikey",
+		"{pipeline-register:2}": "pipeline-register",
+		"{pipeline-kv:5}":       "pipeline-kv",
+		"x{set:0}y{kv:1}":       "set",
+		"{counter}":             "counter",
+		"plain":                 "",
+		"{}{register:1}":        "",
+		"{register:1":           "",
+		"":                      "",
 	} {
 		if got := WorkloadOf(key); got != want {
 			t.Errorf("WorkloadOf(%q) = %q, want %q", key, got, want)
@@ -465,21 +467,76 @@ func TestForWorkloads(t *testing.T) {
 	if want := []string{"linearizable", "set", "multikey", "slots", "stats"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("names %v, want %v", names, want)
 	}
-	if l := cs[0].(*Linearizable); !reflect.DeepEqual(l.Workloads, []string{"register", "kv", "pipeline"}) {
-		t.Errorf("linearizable workloads %v", l.Workloads)
+	if l := cs[0].(*Linearizable); !reflect.DeepEqual(l.Workloads, []string{"register", "kv", "pipeline-register", "pipeline-kv"}) {
+		t.Errorf("linearizable spaces %v", l.Workloads)
+	}
+	cs, err = ForWorkloads([]string{"pipeline-kv"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cs[0].(*Linearizable); !reflect.DeepEqual(l.Workloads, []string{"pipeline-kv"}) {
+		t.Errorf("linearizable spaces %v, want [pipeline-kv]", l.Workloads)
 	}
 	_, err = ForWorkloads([]string{"register", "bank"}, Options{})
-	if err == nil || !strings.Contains(err.Error(), `"bank"`) || !strings.Contains(err.Error(), "counter, kv, list-append, multikey, pipeline, register, set") {
+	if err == nil || !strings.Contains(err.Error(), `"bank"`) || !strings.Contains(err.Error(), "counter, kv, list-append, multikey, pipeline, pipeline-kv, pipeline-register, register, set") {
 		t.Errorf("unknown workload: %v", err)
 	}
 	if _, err := ForWorkloads(nil, Options{Only: "bank"}); err == nil {
 		t.Error("unknown Only accepted")
 	}
-	for w, kind := range checkerKinds {
-		if constructors[kind] == nil {
-			t.Errorf("workload %s: no constructor for %s", w, kind)
+}
+
+// TestEverySpaceJudged ties history's table of spaces to the checkers: a
+// space whose checker has no constructor, or a constructor that judges no
+// space, fails; and every space's workload gets that checker from
+// ForWorkloads, with the space among those it selects.
+func TestEverySpaceJudged(t *testing.T) {
+	kinds := history.SpaceCheckers()
+	for kind := range constructors {
+		if !slices.Contains(kinds, kind) {
+			t.Errorf("checker %s judges no key space of history's table", kind)
 		}
 	}
+	for _, sp := range history.Spaces() {
+		if constructors[sp.Checker] == nil {
+			t.Errorf("space %s (%s): no constructor for its checker %s", sp.Name, sp, sp.Checker)
+			continue
+		}
+		cs, err := ForWorkloads([]string{sp.Workload}, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", sp, err)
+			continue
+		}
+		found := false
+		for _, c := range cs {
+			if c.Name() == sp.Checker {
+				found = true
+				if sel := newSelector(spacesOf(c), ""); !sel.match(history.Tag(sp.Name, 3) + ":a") {
+					t.Errorf("%s: the %s checker does not select %s's keys", sp, sp.Checker, sp.Name)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: ForWorkloads gave no %s checker", sp, sp.Checker)
+		}
+	}
+}
+
+// spacesOf is the spaces a checker of a space kind was built with.
+func spacesOf(c Checker) []string {
+	switch c := c.(type) {
+	case *Linearizable:
+		return c.Workloads
+	case *Set:
+		return c.Workloads
+	case *Counter:
+		return c.Workloads
+	case *ListAppend:
+		return c.Workloads
+	case *Multikey:
+		return c.Workloads
+	}
+	return nil
 }
 
 // TestOnly checks a foreign history, whose keys carry no hash tag, as one
@@ -806,5 +863,38 @@ func TestReadHistoryHalves(t *testing.T) {
 				t.Errorf("read in halves: %v", err)
 			}
 		})
+	}
+}
+
+// TestPipelineJudged: pipeline ops, under the pipeline workload's own key
+// spaces, reach the linearizable checker with the model of what they
+// pipeline, and a stale pipelined read is caught.
+func TestPipelineJudged(t *testing.T) {
+	relabel := func(in *Input, from, to string) *Input {
+		for i := range in.Operations {
+			for _, r := range []*history.Op{in.Operations[i].Invoke, in.Operations[i].Complete} {
+				r.Key = strings.Replace(r.Key, "{"+from+":", "{"+to+":", 1)
+			}
+		}
+		return in
+	}
+	for _, tc := range []struct {
+		file, from, to, model string
+		want                  Valid
+	}{
+		{"register-valid.jsonl", "register", "pipeline-register", history.ModelRegister, True},
+		{"register-stale-read.jsonl", "register", "pipeline-register", history.ModelRegister, False},
+		{"kv-append.jsonl", "kv", "pipeline-kv", history.ModelKV, True},
+	} {
+		in := relabel(golden(t, tc.file), tc.from, tc.to)
+		cs, err := ForWorkloads([]string{"pipeline"}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := Check(context.Background(), in, cs)
+		lr := rep.Checkers[history.CheckLinearizable].(*LinearizableResult)
+		if lr.Valid != tc.want || lr.OpsJudged[tc.to] == 0 || lr.Models[tc.model] == 0 {
+			t.Errorf("%s as %s: %s, judged %v, models %v; want %s, ops judged, model %s", tc.file, tc.to, lr.Valid, lr.OpsJudged, lr.Models, tc.want, tc.model)
+		}
 	}
 }

@@ -8,55 +8,51 @@ import (
 	"strings"
 
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 // MaxListed caps every list of evidence in a result (lost elements, torn
 // reads, violating reads…); the counts beside the lists stay exact.
 const MaxListed = 100
 
-// WorkloadOf is the workload a client key belongs to: the part before ':'
+// WorkloadOf is the key space a client key belongs to: the part before ':'
 // inside its first hash tag ("{list-append:7}" → "list-append",
-// "{multikey:4}:a" → "multikey"), or "" for a key with no hash tag.
-func WorkloadOf(key string) string {
-	tag, ok := hashTag(key)
-	if !ok {
-		return ""
-	}
-	if i := strings.IndexByte(tag, ':'); i >= 0 {
-		return tag[:i]
-	}
-	return tag
-}
+// "{pipeline-kv:4}" → "pipeline-kv"), or "" for a key with no hash tag.
+// It is history.SpaceOf, the one rule the workloads name their keys by.
+func WorkloadOf(key string) string { return history.SpaceOf(key) }
 
 // hashTag is the text inside key's first non-empty {…}, as Redis Cluster
-// reads it (topology.HashTag returns the whole key when there is none).
-func hashTag(key string) (string, bool) {
-	tag := topology.HashTag(key)
-	return tag, tag != key
-}
+// reads it.
+func hashTag(key string) (string, bool) { return history.HashTag(key) }
 
 // selector picks a checker's ops out of a mixed history by their key's
-// workload; with only set, every client op is that workload whatever its key.
+// space; with only set, every client op is that workload whatever its key,
+// and the checker takes them all when only's spaces are among its own.
 type selector struct {
-	workloads map[string]bool
+	spaces    map[string]bool
 	only      string
+	onlyMatch bool
 }
 
-func newSelector(workloads []string, only string) selector {
-	s := selector{workloads: map[string]bool{}, only: only}
-	for _, w := range workloads {
-		s.workloads[w] = true
+func newSelector(spaces []string, only string) selector {
+	s := selector{spaces: map[string]bool{}, only: only}
+	for _, w := range spaces {
+		s.spaces[w] = true
+	}
+	for _, sp := range history.SpacesOf(only) {
+		s.onlyMatch = s.onlyMatch || s.spaces[sp.Name]
 	}
 	return s
 }
 
 func (s selector) match(key string) bool {
 	if s.only != "" {
-		return s.workloads[s.only]
+		return s.onlyMatch
 	}
-	return s.workloads[WorkloadOf(key)]
+	return s.spaces[history.SpaceOf(key)]
 }
+
+// space is the key space an op of key counts for: its tag's, or only's.
+func (s selector) space(key string) string { return judgedSpace(s.only, key) }
 
 // OpRef names one operation of the history in a result: enough to find both
 // of its records in history.jsonl and to read it without the file.

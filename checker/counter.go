@@ -27,6 +27,8 @@ type CounterResult struct {
 	Valid  Valid        `json:"valid"`
 	Reason string       `json:"reason,omitempty"`
 	Keys   []CounterKey `json:"keys"`
+	// OpsJudged counts, by key space, the client ops the checker judged.
+	OpsJudged map[string]int `json:"ops_judged"`
 	// Unrecognized counts ops of a shape the checker does not know.
 	Unrecognized int `json:"unrecognized,omitempty"`
 }
@@ -66,8 +68,9 @@ type CounterRead struct {
 
 // Check judges the counters.
 func (c *Counter) Check(ctx context.Context, in *Input) Result {
-	res := &CounterResult{Keys: []CounterKey{}}
-	keys, groups := groupByKey(in, newSelector(c.Workloads, c.Options.Only))
+	res := &CounterResult{Keys: []CounterKey{}, OpsJudged: map[string]int{}}
+	sel := newSelector(c.Workloads, c.Options.Only)
+	keys, groups := groupByKey(in, sel)
 	var unread []string
 	bad := 0
 	for _, key := range keys {
@@ -76,6 +79,7 @@ func (c *Counter) Check(ctx context.Context, in *Input) Result {
 			return res
 		}
 		k := c.checkKey(in.Operations, key, groups[key], res)
+		res.OpsJudged[sel.space(key)] += len(groups[key])
 		res.Keys = append(res.Keys, k)
 		switch k.Valid {
 		case False:

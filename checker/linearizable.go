@@ -48,6 +48,8 @@ type LinearizableResult struct {
 	Keys   int            `json:"keys"`
 	Models map[string]int `json:"models"`
 	Ops    int            `json:"ops"`
+	// OpsJudged counts, by key space, the client ops the checker judged.
+	OpsJudged map[string]int `json:"ops_judged"`
 	// InvalidKeys are the keys shown not linearizable (the first
 	// MaxListed, sorted; InvalidCount is exact). Failures explain the first
 	// few of them.
@@ -264,7 +266,7 @@ type linKey struct {
 func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 	started := time.Now()
 	budget := c.Options.timeout()
-	res := &LinearizableResult{Models: map[string]int{}, BudgetS: budget.Seconds()}
+	res := &LinearizableResult{Models: map[string]int{}, OpsJudged: map[string]int{}, BudgetS: budget.Seconds()}
 	defer func() { res.DurationS = time.Since(started).Seconds() }()
 
 	keys := c.prepare(in)
@@ -278,6 +280,7 @@ func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 		res.Keys++
 		res.Models[k.model]++
 		res.Ops += len(k.ops)
+		res.OpsJudged[judgedSpace(c.Options.Only, k.key)] += len(k.ops)
 		jobs = append(jobs, k)
 	}
 	if len(keys) == 0 {

@@ -32,6 +32,8 @@ type ListAppendResult struct {
 	Reads   int    `json:"reads"`
 	Appends int    `json:"appends"`
 	Txns    int    `json:"txns"`
+	// OpsJudged counts, by key space, the client ops the checker judged.
+	OpsJudged map[string]int `json:"ops_judged"`
 	// Lost elements were acknowledged before the final read began, or seen
 	// by an earlier read, and are not in the final read.
 	Lost         int           `json:"lost"`
@@ -172,7 +174,7 @@ func parseTxn(v any) ([]microOp, bool) {
 
 // Check judges the lists.
 func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
-	res := &ListAppendResult{}
+	res := &ListAppendResult{OpsJudged: map[string]int{}}
 	all := in.Operations
 	sel := newSelector(c.Workloads, c.Options.Only)
 	keys := map[string]*laKey{}
@@ -213,6 +215,7 @@ func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
 		if !sel.match(o.Invoke.Key) {
 			continue
 		}
+		res.OpsJudged[sel.space(o.Invoke.Key)]++
 		switch o.Invoke.F {
 		case "append":
 			res.Appends++

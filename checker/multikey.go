@@ -39,6 +39,8 @@ type MultikeyResult struct {
 	Tags   int    `json:"tags"`
 	Writes int    `json:"writes"`
 	Reads  int    `json:"reads"`
+	// OpsJudged counts, by key space, the client ops the checker judged.
+	OpsJudged map[string]int `json:"ops_judged"`
 	// Torn reads mix writes (the first MaxListed; Torn is exact).
 	Torn      int        `json:"torn"`
 	TornReads []TornRead `json:"torn_reads,omitempty"`
@@ -109,7 +111,7 @@ type mkTag struct {
 
 // Check judges the multi-key ops.
 func (c *Multikey) Check(ctx context.Context, in *Input) Result {
-	res := &MultikeyResult{}
+	res := &MultikeyResult{OpsJudged: map[string]int{}}
 	all := in.Operations
 	sel := newSelector(c.Workloads, c.Options.Only)
 	tags := map[string]*mkTag{}
@@ -117,11 +119,13 @@ func (c *Multikey) Check(ctx context.Context, in *Input) Result {
 		o := &all[i]
 		if o.Invoke.F == "crossslot" && (c.Options.Only == "" || sel.match(o.Invoke.Key)) {
 			probe(o, &res.Crossslot)
+			res.OpsJudged[sel.space(o.Invoke.Key)]++
 			continue
 		}
 		if !sel.match(o.Invoke.Key) {
 			continue
 		}
+		res.OpsJudged[sel.space(o.Invoke.Key)]++
 		tagName, ok := hashTag(o.Invoke.Key)
 		if !ok {
 			tagName = o.Invoke.Key

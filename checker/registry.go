@@ -2,9 +2,12 @@ package checker
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // DefaultCheckTimeout is the linearizability search budget when
@@ -30,47 +33,42 @@ func (o Options) timeout() time.Duration {
 	return o.CheckTimeout
 }
 
-// checkerKinds maps every workload to the checker that judges it. Checkers
-// of one kind are built once, with all of the run's workloads of that kind.
-var checkerKinds = map[string]string{
-	"register":    "linearizable",
-	"kv":          "linearizable",
-	"pipeline":    "linearizable",
-	"set":         "set",
-	"counter":     "counter",
-	"list-append": "list-append",
-	"multikey":    "multikey",
+// constructors build a checker of a kind for some key spaces. Which kind
+// judges which space is history's table of spaces (history.Spaces), the
+// one the workloads name their keys by; a test fails when a kind of the
+// table has no constructor here, or a constructor no space.
+var constructors = map[string]func(spaces []string, opts Options) Checker{
+	history.CheckLinearizable: func(w []string, o Options) Checker { return &Linearizable{Workloads: w, Options: o} },
+	history.CheckSet:          func(w []string, o Options) Checker { return &Set{Workloads: w, Options: o} },
+	history.CheckCounter:      func(w []string, o Options) Checker { return &Counter{Workloads: w, Options: o} },
+	history.CheckListAppend:   func(w []string, o Options) Checker { return &ListAppend{Workloads: w, Options: o} },
+	history.CheckMultikey:     func(w []string, o Options) Checker { return &Multikey{Workloads: w, Options: o} },
 }
 
-// kindOrder is the order of the checkers in results.json and reports.
-var kindOrder = []string{"linearizable", "set", "counter", "list-append", "multikey"}
-
-// constructors build a checker of a kind for some workloads.
-var constructors = map[string]func(workloads []string, opts Options) Checker{
-	"linearizable": func(w []string, o Options) Checker { return &Linearizable{Workloads: w, Options: o} },
-	"set":          func(w []string, o Options) Checker { return &Set{Workloads: w, Options: o} },
-	"counter":      func(w []string, o Options) Checker { return &Counter{Workloads: w, Options: o} },
-	"list-append":  func(w []string, o Options) Checker { return &ListAppend{Workloads: w, Options: o} },
-	"multikey":     func(w []string, o Options) Checker { return &Multikey{Workloads: w, Options: o} },
-}
-
-// KnownWorkloads lists the workload names ForWorkloads accepts, sorted.
+// KnownWorkloads lists the names ForWorkloads accepts, sorted: the
+// workloads and their key spaces (history.Spaces).
 func KnownWorkloads() []string {
-	out := make([]string, 0, len(checkerKinds))
-	for w := range checkerKinds {
-		out = append(out, w)
+	var out []string
+	for _, s := range history.Spaces() {
+		for _, n := range []string{s.Workload, s.Name} {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// ForWorkloads returns the checkers for a run's workloads (register, kv and
-// pipeline share the linearizable checker) followed by slots and stats,
-// which every run gets. With opts.Only set and no names, the names are
+// ForWorkloads returns the checkers for a run's workloads followed by slots
+// and stats, which every run gets. A name is a key space or a workload,
+// which means every space it may write ("pipeline": pipeline-register and
+// pipeline-kv); each checker gets the spaces of the table it judges, in
+// the order given. With opts.Only set and no names, the names are
 // [opts.Only].
 func ForWorkloads(names []string, opts Options) ([]Checker, error) {
 	if opts.Only != "" {
-		if _, ok := checkerKinds[opts.Only]; !ok {
+		if len(history.SpacesOf(opts.Only)) == 0 {
 			return nil, unknownWorkload(opts.Only)
 		}
 		if len(names) == 0 {
@@ -78,19 +76,19 @@ func ForWorkloads(names []string, opts Options) ([]Checker, error) {
 		}
 	}
 	byKind := map[string][]string{}
-	seen := map[string]bool{}
 	for _, n := range names {
-		kind, ok := checkerKinds[n]
-		if !ok {
+		sps := history.SpacesOf(n)
+		if len(sps) == 0 {
 			return nil, unknownWorkload(n)
 		}
-		if !seen[n] {
-			seen[n] = true
-			byKind[kind] = append(byKind[kind], n)
+		for _, sp := range sps {
+			if !slices.Contains(byKind[sp.Checker], sp.Name) {
+				byKind[sp.Checker] = append(byKind[sp.Checker], sp.Name)
+			}
 		}
 	}
 	var out []Checker
-	for _, kind := range kindOrder {
+	for _, kind := range history.SpaceCheckers() {
 		if ws := byKind[kind]; len(ws) > 0 {
 			out = append(out, constructors[kind](ws, opts))
 		}

@@ -24,6 +24,8 @@ type SetResult struct {
 	Valid  Valid  `json:"valid"`
 	Reason string `json:"reason,omitempty"`
 	Keys   int    `json:"keys"`
+	// OpsJudged counts, by key space, the client ops the checker judged.
+	OpsJudged map[string]int `json:"ops_judged"`
 	// Attempted elements had an add invoked; OK were acknowledged and are in
 	// the final read; Lost were acknowledged before the final read was
 	// invoked (or seen by an earlier read) and are not in it; Unexpected are
@@ -62,8 +64,9 @@ type SetElement struct {
 
 // Check judges the sets.
 func (c *Set) Check(ctx context.Context, in *Input) Result {
-	res := &SetResult{}
-	keys, groups := groupByKey(in, newSelector(c.Workloads, c.Options.Only))
+	res := &SetResult{OpsJudged: map[string]int{}}
+	sel := newSelector(c.Workloads, c.Options.Only)
+	keys, groups := groupByKey(in, sel)
 	res.Keys = len(keys)
 	var reasons []string
 	for _, key := range keys {
@@ -73,6 +76,7 @@ func (c *Set) Check(ctx context.Context, in *Input) Result {
 			return res
 		}
 		c.checkKey(in.Operations, key, groups[key], res)
+		res.OpsJudged[sel.space(key)] += len(groups[key])
 	}
 	switch {
 	case len(keys) == 0:

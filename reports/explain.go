@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
 )
 
@@ -100,22 +101,9 @@ func (e *explainer) section(name string, raw json.RawMessage, exp *expectation) 
 		}
 	}
 	var err error
-	switch name {
-	case "set":
-		err = e.setSection(raw, &s)
-	case "linearizable":
-		err = e.linSection(raw, &s)
-	case "list-append":
-		err = e.listSection(raw, &s)
-	case "counter":
-		err = e.counterSection(raw, &s)
-	case "multikey":
-		err = e.multikeySection(raw, &s)
-	case "slots":
-		err = e.slotsSection(raw, &s)
-	case "stats":
-		err = e.statsSection(raw, &s)
-	default:
+	if f := sectionWriters[name]; f != nil {
+		err = f(e, raw, &s)
+	} else {
 		s.Raw = rawJSON(raw)
 	}
 	if err != nil {
@@ -123,6 +111,18 @@ func (e *explainer) section(name string, raw json.RawMessage, exp *expectation) 
 		s.Raw = rawJSON(raw)
 	}
 	return s
+}
+
+// sectionWriters explain each checker's result, by the checker names of
+// history's table (a test fails when a checker has none).
+var sectionWriters = map[string]func(e *explainer, raw json.RawMessage, s *section) error{
+	history.CheckLinearizable: (*explainer).linSection,
+	history.CheckSet:          (*explainer).setSection,
+	history.CheckCounter:      (*explainer).counterSection,
+	history.CheckListAppend:   (*explainer).listSection,
+	history.CheckMultikey:     (*explainer).multikeySection,
+	history.CheckSlots:        (*explainer).slotsSection,
+	history.CheckStats:        (*explainer).statsSection,
 }
 
 func rawJSON(raw json.RawMessage) string {

@@ -132,3 +132,22 @@ func TestCut(t *testing.T) {
 		t.Errorf("quote %q", got)
 	}
 }
+
+// TestEveryCheckerExplained: every checker of history's table has its
+// section in the report and its place in the order of sections, and no
+// section is written for a checker the table does not know.
+func TestEveryCheckerExplained(t *testing.T) {
+	for _, name := range history.Checkers() {
+		if sectionWriters[name] == nil {
+			t.Errorf("checker %s: no section writer", name)
+		}
+		if !slices.Contains(checkerOrder, name) {
+			t.Errorf("checker %s: not in the order of sections", name)
+		}
+	}
+	for name := range sectionWriters {
+		if !slices.Contains(history.Checkers(), name) {
+			t.Errorf("section writer for %s, a checker history's table does not know", name)
+		}
+	}
+}

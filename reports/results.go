@@ -11,6 +11,7 @@ import (
 	"sort"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // The run directory's files the report reads besides the history and the
@@ -119,10 +120,10 @@ func isNull(b json.RawMessage) bool {
 	return len(bytes.TrimSpace(b)) == 0 || string(bytes.TrimSpace(b)) == "null"
 }
 
-// checkerOrder is the order of the checker sections: the checkers of
-// workloads as checker.ForWorkloads orders them, then slots and stats, then
-// any other name alphabetically.
-var checkerOrder = []string{"linearizable", "set", "counter", "list-append", "multikey", "slots", "stats"}
+// checkerOrder is the order of the checker sections: the checkers of key
+// spaces as history's table orders them (checker.ForWorkloads too), then
+// slots and stats, then any other name alphabetically.
+var checkerOrder = history.Checkers()
 
 func orderedCheckers(m map[string]json.RawMessage) []string {
 	rank := map[string]int{}

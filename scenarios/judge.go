@@ -13,6 +13,7 @@ import (
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/reports"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/workloads"
 )
 
 // Outcome is what a run (or a re-check) concluded.
@@ -70,7 +71,7 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 		return nil, &HarnessError{Err: err}
 	}
 	in.Expect = topology.Expect{Replicas: s.Cluster.Replicas}
-	names := workloadNames(s.Client)
+	names := spaceNames(s.Client)
 	if only != "" {
 		names = []string{only}
 	}
@@ -111,6 +112,20 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 		return nil, harnessErr("write the report: %w", err)
 	}
 	return out, nil
+}
+
+// spaceNames are the key spaces c's workloads write, which say the
+// checkers that judge them (history.Spaces).
+func spaceNames(c workloads.Config) []string {
+	var out []string
+	for _, w := range c.Workloads {
+		if sp, ok := w.Space(); ok {
+			out = append(out, sp.Name)
+		} else {
+			out = append(out, w.Name) // ForWorkloads says what is wrong with it
+		}
+	}
+	return out
 }
 
 // expectation compares the verdicts with what the scenario declared; a

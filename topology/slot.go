@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // NumSlots is the number of hash slots of every Redis Cluster.
@@ -38,17 +40,11 @@ func crc16(s string) uint16 {
 
 // HashTag returns the part of key that decides its slot: the text between the
 // first '{' and the first '}' after it, when that text is not empty;
-// otherwise the whole key (the rules of the cluster specification).
+// otherwise the whole key (the rules of the cluster specification). The rule
+// is written once, in history.HashTag, which the checkers read key spaces by.
 func HashTag(key string) string {
-	open := strings.IndexByte(key, '{')
-	if open < 0 {
-		return key
-	}
-	end := strings.IndexByte(key[open+1:], '}')
-	if end <= 0 { // no closing brace, or "{}"
-		return key
-	}
-	return key[open+1 : open+1+end]
+	tag, _ := history.HashTag(key)
+	return tag
 }
 
 // KeySlot returns the hash slot of key, as CLUSTER KEYSLOT does.

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // Config is the client side of a run: which workloads, how many clients,
@@ -231,6 +233,9 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("pipeline: of %q: want register or kv", of)
 		}
 	}
+	if _, ok := s.Space(); !ok {
+		return fmt.Errorf("%s writes no key space of history's table, so no checker would judge it", describe(s))
+	}
 	if len(s.Mix) > 0 {
 		total := 0
 		for f, w := range s.Mix {
@@ -273,10 +278,17 @@ func (p RetryPolicy) Validate() error {
 	return nil
 }
 
-// space is the key space of s: the name in its keys' hash tags.
+// Space is the key space s writes, as history's table of spaces says: the
+// name in its keys' hash tags and the checker that judges them. ok is false
+// for a workload the table does not know (Validate refuses it).
+func (s Spec) Space() (history.Space, bool) {
+	return history.SpaceFor(s.Name, s.WithDefaults().Of)
+}
+
+// space is the name in s's keys' hash tags.
 func (s Spec) space() string {
-	if s.Name == "pipeline" {
-		return "pipeline-" + s.Of
+	if sp, ok := s.Space(); ok {
+		return sp.Name
 	}
 	return s.Name
 }

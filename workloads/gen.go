@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // gen is one worker's source of randomness and of unique values. Everything
@@ -83,10 +85,9 @@ func (k *keyspace) used() []int {
 	return out
 }
 
-// tag is the hash tag of key space name's n-th key: "{register:12}".
-func tag(name string, n int) string {
-	return "{" + name + ":" + strconv.Itoa(n) + "}"
-}
+// tag is the hash tag of key space name's n-th key: "{register:12}", by
+// the rule the checkers read it back with (history.Tag, history.SpaceOf).
+func tag(name string, n int) string { return history.Tag(name, n) }
 
 // call is one history op ready to run: what its invoke records, the
 // commands that carry it out, and how their replies become its completion.

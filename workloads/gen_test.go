@@ -155,6 +155,50 @@ func TestNames(t *testing.T) {
 	}
 }
 
+// TestSpacesCoverRegistry ties the registry to history's table of key
+// spaces: every workload (the pipeline workload with each workload it may
+// pipeline) writes a space of the table, under the tag the checkers read
+// back, and every space of the table is written by a registered workload.
+func TestSpacesCoverRegistry(t *testing.T) {
+	written := map[string]bool{}
+	for _, name := range Names() {
+		specs := []Spec{{Name: name}}
+		if registry[name].pipeline {
+			specs = nil
+			for _, of := range Names() {
+				if registry[of].pipelinable {
+					specs = append(specs, Spec{Name: name, Of: of})
+				}
+			}
+			if len(specs) == 0 {
+				t.Errorf("%s: no workload may be pipelined", name)
+			}
+		}
+		for _, s := range specs {
+			if err := s.Validate(); err != nil {
+				t.Errorf("%s: %v", describe(s), err)
+			}
+			sp, ok := s.Space()
+			if !ok {
+				t.Errorf("%s writes no key space of history's table: no checker would judge its ops", describe(s))
+				continue
+			}
+			written[sp.Name] = true
+			// The keys it makes carry that space.
+			ks := newKeyspace(s.space(), 2, 10)
+			c := builderOf(s).generator(s.WithDefaults(), ks).next(newGen(1, 0, 1))
+			if got := history.SpaceOf(c.key); got != sp.Name {
+				t.Errorf("%s: key %q is of space %q, want %q", describe(s), c.key, got, sp.Name)
+			}
+		}
+	}
+	for _, sp := range history.Spaces() {
+		if !written[sp.Name] {
+			t.Errorf("space %s (%s) is written by no registered workload", sp.Name, sp)
+		}
+	}
+}
+
 func TestDuplicateNamePanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
