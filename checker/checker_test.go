@@ -223,6 +223,21 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%+v", lr)
 			}
 		}},
+		// Only the final read saw 1 and 2, in the order their appends,
+		// one acknowledged before the other began, forbid.
+		{"list-reordered-realtime.jsonl", &ListAppend{Workloads: []string{"list-append"}}, False, func(t *testing.T, r Result) {
+			lr := r.(*ListAppendResult)
+			if lr.Reordered != 1 || lr.NotPrefix != 0 || len(lr.Reorders) != 1 {
+				t.Fatalf("%+v", lr)
+			}
+			x := lr.Reorders[0]
+			if x.Kind != "real-time" || x.First != int64(2) || x.Second != int64(1) || x.Read.Index != 4 || x.Other.Index != 0 || x.Append == nil || x.Append.Index != 2 {
+				t.Errorf("%+v", x)
+			}
+		}},
+		// Concurrent appends may land in either order, and one of unknown
+		// outcome may land any time after its invocation: no reorder.
+		{"list-concurrent-order.jsonl", &ListAppend{Workloads: []string{"list-append"}}, True, nil},
 		{"list-txn-nonatomic.jsonl", &ListAppend{Workloads: []string{"list-append"}}, False, func(t *testing.T, r Result) {
 			lr := r.(*ListAppendResult)
 			if lr.NonAtomicTxns != 1 || lr.NotPrefix != 0 || lr.NonAtomic[0].MicroOp != 1 || lr.NonAtomic[0].Txn.Index != 2 {

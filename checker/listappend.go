@@ -42,7 +42,8 @@ type ListAppendResult struct {
 	// appended.
 	Duplicated int           `json:"duplicated"`
 	Duplicates []ListElement `json:"duplicates,omitempty"`
-	// Reordered pairs of elements are seen in both orders by two reads.
+	// Reordered pairs of elements are seen in both orders by two reads, or
+	// in the order their appends contradict in real time.
 	Reordered int           `json:"reordered"`
 	Reorders  []ListReorder `json:"reorders,omitempty"`
 	// NotPrefix reads are not a prefix of the key's final read (or, with no
@@ -79,14 +80,19 @@ type ListElement struct {
 	Read    *OpRef `json:"read,omitempty"`
 }
 
-// ListReorder is two elements that Read saw as First then Second, and
-// Other the other way round.
+// ListReorder is two elements that Read saw as First then Second, though
+// they were ordered the other way round: by Kind "reads", the read Other
+// saw them so; by Kind "real-time", Other is Second's append, acknowledged
+// before Append, First's (only possible) append, was invoked, so the list
+// must hold Second first.
 type ListReorder struct {
 	Key    string `json:"key"`
 	First  any    `json:"first"`
 	Second any    `json:"second"`
 	Read   OpRef  `json:"read"`
 	Other  OpRef  `json:"other"`
+	Kind   string `json:"kind"`
+	Append *OpRef `json:"append,omitempty"`
 }
 
 // ListMismatch is a read that is not a prefix of Reference (the final
@@ -438,17 +444,18 @@ func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, re
 				continue
 			}
 			if prev >= 0 && q < prev {
-				pair := [2]string{rob.elems[q], rob.elems[prev]}
+				pair := pairKey(rob.elems[q], rob.elems[prev])
 				if !reordered[pair] {
 					reordered[pair] = true
 					res.Reordered++
 					res.Reorders = capped(res.Reorders, ListReorder{Key: key, First: prevVal, Second: ob.vals[p],
-						Read: obsRef(all, ob), Other: obsRef(all, rob)})
+						Read: obsRef(all, ob), Other: obsRef(all, rob), Kind: "reads"})
 				}
 			}
 			prev, prevVal = q, ob.vals[p]
 		}
 	}
+	realTimeOrder(all, key, lk, reordered, res)
 	if !final {
 		return
 	}
@@ -465,6 +472,78 @@ func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, re
 				res.Lost++
 				res.LostElements = capped(res.LostElements, ListElement{Key: key, Element: a.val, Append: &ar})
 				break
+			}
+		}
+	}
+}
+
+// pairKey names an unordered pair of elements.
+func pairKey(a, b string) [2]string {
+	if b < a {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// realTimeOrder finds, in every read of a key, an element y placed after an
+// element x although y's append was acknowledged before x's was invoked: a
+// list that grows only at its end holds y first. Only elements with one
+// append that may have taken effect count (each element is appended once),
+// and reads that hold an element twice are left to the duplicate check.
+func realTimeOrder(all []history.Operation, key string, lk *laKey, reordered map[[2]string]bool, res *ListAppendResult) {
+	type when struct {
+		op       int
+		inv, ret int64
+		acked    bool
+	}
+	times := make(map[string]when, len(lk.appends))
+	for e, aps := range lk.appends {
+		n, w := 0, when{}
+		for _, a := range aps {
+			o := &all[a.op]
+			if o.Type() == history.Fail {
+				continue
+			}
+			n++
+			w = when{op: a.op, inv: o.Invoke.Time, ret: o.Complete.Time, acked: o.Type() == history.OK}
+		}
+		if n == 1 {
+			times[e] = w
+		}
+	}
+	seen := map[string]bool{}
+	for _, ob := range lk.obs {
+		clear(seen)
+		dup := false
+		for _, e := range ob.elems {
+			if seen[e] {
+				dup = true
+				break
+			}
+			seen[e] = true
+		}
+		if dup {
+			continue
+		}
+		// latest is the earlier element whose append was invoked last.
+		latest, at := int64(0), -1
+		for p, e := range ob.elems {
+			t, ok := times[e]
+			if !ok {
+				continue
+			}
+			if at >= 0 && t.acked && t.ret < latest {
+				x := ob.elems[at]
+				if pair := pairKey(x, e); !reordered[pair] {
+					reordered[pair] = true
+					app := Ref(all[times[x].op])
+					res.Reordered++
+					res.Reorders = capped(res.Reorders, ListReorder{Key: key, First: ob.vals[at], Second: ob.vals[p],
+						Read: obsRef(all, ob), Other: Ref(all[t.op]), Kind: "real-time", Append: &app})
+				}
+			}
+			if at < 0 || t.inv > latest {
+				latest, at = t.inv, p
 			}
 		}
 	}

@@ -468,9 +468,13 @@ func (e *explainer) listSection(raw json.RawMessage, s *section) error {
 	if len(r.Reorders) > 0 {
 		t := table{Title: "Reordered pairs", Head: []string{"key", "first", "second", "read seeing first→second", "read seeing second→first"}, Note: listedNote(len(r.Reorders), r.Reordered, "pairs")}
 		for _, x := range r.Reorders {
+			other := fmt.Sprintf("%s at %s by %s", record(x.Other), ts(x.Other.End), e.nodeCell(x.Other.Node, x.Other.End))
+			if x.Kind == "real-time" && x.Append != nil {
+				other = fmt.Sprintf("none: the append of second, %s, was acknowledged at %s, before the append of first, %s, was invoked at %s",
+					record(x.Other), ts(x.Other.End), record(*x.Append), ts(x.Append.Time))
+			}
 			t.Rows = append(t.Rows, []string{cut(x.Key, 80), compactJSON(x.First, 60), compactJSON(x.Second, 60),
-				fmt.Sprintf("%s at %s by %s", record(x.Read), ts(x.Read.End), e.nodeCell(x.Read.Node, x.Read.End)),
-				fmt.Sprintf("%s at %s by %s", record(x.Other), ts(x.Other.End), e.nodeCell(x.Other.Node, x.Other.End))})
+				fmt.Sprintf("%s at %s by %s", record(x.Read), ts(x.Read.End), e.nodeCell(x.Read.Node, x.Read.End)), other})
 		}
 		s.Tables = append(s.Tables, t)
 	}
