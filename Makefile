@@ -5,7 +5,7 @@ NAME    ?= demo
 BACKEND ?= auto
 PKGS    := ./...
 
-.PHONY: all build deps run cluster down test bench detection soak lint image clean
+.PHONY: all build deps run cluster down test canary bench detection soak lint image clean
 
 all: build
 
@@ -32,10 +32,17 @@ down: build
 	$(BIN) cluster down --name $(NAME)
 
 # Every test, integration tests on real clusters included (they skip, saying
-# why, only where docker or redis-server is absent).
-test: deps
+# why, only where docker or redis-server is absent), then the canary: known
+# anomalies planted in a real recorded run must each be caught (it too skips,
+# saying why, where redis-server is absent).
+test: deps build
 	$(GO) vet $(PKGS)
 	./scripts/test.sh $(PKGS)
+	$(BIN) canary --skip-unavailable
+
+# The canary alone (see README: harness canary).
+canary: deps build
+	$(BIN) canary --backend $(or $(filter docker,$(BACKEND)),local) $(ARGS)
 
 # Speed goals, measured side by side in one run (see README).
 bench: deps

@@ -9,8 +9,10 @@
 // info may have happened at any time after its invocation), and says
 // unknown, with the reason, when it cannot decide.
 //
-// A checker finds its ops in a mixed history by their key's hash tag,
-// {<workload>:<n>} (see WorkloadOf), or takes every op with Options.Only.
+// A checker finds its ops in a mixed history by their key's space, the
+// name in its hash tag {<space>:<n>} (history.SpaceOf), as history's table
+// of key spaces assigns spaces to checkers (history.Spaces); or it takes
+// every op with Options.Only.
 //
 // It may import checker/history and topology's types; never workloads or
 // nemesis, so that a stored run can be judged with nothing else running.

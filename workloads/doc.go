@@ -17,7 +17,8 @@
 //
 // Every key carries the hash tag {<space>:<n>}, where the space is the
 // workload's name ("pipeline-register" or "pipeline-kv" for the pipeline
-// workload) and n ≥ 0: the checkers find a workload's ops by that prefix.
+// workload) and n ≥ 0, as history's table of key spaces says
+// (history.Spaces, Spec.Space): the checkers find a workload's ops by it.
 // Each workload uses Config.Keys tags at once; each worker sends at most
 // OpsPerKey/Concurrency ops to one tag, then moves to a fresh one, so no
 // key receives more than OpsPerKey ops (Jepsen's independent keys).
