@@ -103,6 +103,9 @@ func (e *explainer) section(name string, raw json.RawMessage, exp *expectation) 
 	var err error
 	if f := sectionWriters[name]; f != nil {
 		err = f(e, raw, &s)
+		if j := judgedFact(raw); err == nil && j != "" {
+			s.Facts = append(s.Facts, fact{"ops judged", j})
+		}
 	} else {
 		s.Raw = rawJSON(raw)
 	}
@@ -111,6 +114,33 @@ func (e *explainer) section(name string, raw json.RawMessage, exp *expectation) 
 		s.Raw = rawJSON(raw)
 	}
 	return s
+}
+
+// judgedFact says a result's ops_judged, by key space in the table's
+// order ("register 364, pipeline-register 1792"); "" when it has none.
+func judgedFact(raw json.RawMessage) string {
+	var r struct {
+		OpsJudged map[string]int `json:"ops_judged"`
+	}
+	if json.Unmarshal(raw, &r) != nil || r.OpsJudged == nil {
+		return ""
+	}
+	var parts []string
+	for _, sp := range history.Spaces() {
+		if n, ok := r.OpsJudged[sp.Name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", sp.Name, n))
+			delete(r.OpsJudged, sp.Name)
+		}
+	}
+	var other []string
+	for name, n := range r.OpsJudged {
+		other = append(other, fmt.Sprintf("%s %d", name, n))
+	}
+	sort.Strings(other)
+	if parts = append(parts, other...); len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // sectionWriters explain each checker's result, by the checker names of

@@ -151,3 +151,15 @@ func TestEveryCheckerExplained(t *testing.T) {
 		}
 	}
 }
+
+func TestJudgedFact(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"valid":true,"ops_judged":{"pipeline-kv":3,"register":5,"x":1}}`: "register 5, pipeline-kv 3, x 1",
+		`{"valid":true,"ops_judged":{}}`:                                   "none",
+		`{"valid":true}`:                                                   "",
+	} {
+		if got := judgedFact([]byte(raw)); got != want {
+			t.Errorf("judgedFact(%s) = %q, want %q", raw, got, want)
+		}
+	}
+}
