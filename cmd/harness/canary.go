@@ -20,11 +20,11 @@ func canaryCommand() *cli.Command {
 			"Exit: 0 all caught, 1 something missed, 3 the run could not be recorded.",
 		UsageText: "harness canary [--backend local|docker] [--time-limit 4s] [--seed N] [--store DIR] [--skip-unavailable]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backend", Usage: "local or docker", Value: "local", EnvVars: []string{"HARNESS_CANARY_BACKEND"}},
-			&cli.DurationFlag{Name: "time-limit", Usage: "how long the workloads run", Value: 4 * time.Second, EnvVars: []string{"HARNESS_CANARY_TIME_LIMIT"}},
-			&cli.Int64Flag{Name: "seed", Usage: "the workloads' seed (0: pick one)", EnvVars: []string{"HARNESS_CANARY_SEED"}},
-			&cli.StringFlag{Name: "store", Usage: "keep the recorded run here (default: a temporary directory, removed unless something was missed)", EnvVars: []string{"HARNESS_CANARY_STORE"}},
-			&cli.BoolFlag{Name: "skip-unavailable", Usage: "where the backend cannot run here (no redis-server), say so and exit 0, as the tests skip", EnvVars: []string{"HARNESS_CANARY_SKIP_UNAVAILABLE"}},
+			&cli.StringFlag{Name: "backend", Usage: "local or docker", Value: "local"},
+			&cli.DurationFlag{Name: "time-limit", Usage: "how long the workloads run", Value: 4 * time.Second},
+			&cli.Int64Flag{Name: "seed", Usage: "the workloads' seed (0: pick one)"},
+			&cli.StringFlag{Name: "store", Usage: "keep the recorded run here (default: a temporary directory, removed unless something was missed)"},
+			&cli.BoolFlag{Name: "skip-unavailable", Usage: "where the backend cannot run here (no redis-server), say so and exit 0, as the tests skip"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
