@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
@@ -186,6 +188,11 @@ func (s *Scenario) Validate() error {
 	}
 	if err := s.Client.Validate(); err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	for name := range s.Expect {
+		if !slices.Contains(history.Checkers(), name) {
+			return fmt.Errorf("expect: %q is no checker: want some of %s", name, strings.Join(history.Checkers(), ", "))
+		}
 	}
 	if !s.Nemesis.Empty() {
 		limit := s.TimeLimit

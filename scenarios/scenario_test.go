@@ -35,6 +35,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"name: x\ntime_limit: soon\n", "line 2"},
 		{"name: x\nclient:\n  workloads:\n    - name: nosuch\n", "nosuch"},
 		{"name: bad name\n", "name \"bad name\""},
+		{"name: x\nexpect: {sets: false}\n", "expect: \"sets\" is no checker"},
 	} {
 		_, err := Parse([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
