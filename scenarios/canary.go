@@ -240,7 +240,7 @@ func Canary(ctx context.Context, o CanaryOptions) (*CanaryReport, error) {
 	in.Expect = topology.Expect{Replicas: s.Cluster.Replicas}
 	in.Dir = "" // mutants write no files
 	checkStart := time.Now()
-	judge(ctx, rep, in, out.Report, s.Check.Timeout)
+	judge(ctx, rep, in, out.Report, checker.Options{CheckTimeout: s.Check.Timeout}, spaceNames(s.Client))
 	rep.CheckS = time.Since(checkStart).Seconds()
 	if temp && rep.OK() {
 		os.RemoveAll(store)
@@ -250,8 +250,9 @@ func Canary(ctx context.Context, o CanaryOptions) (*CanaryReport, error) {
 }
 
 // judge fills rep's baseline from base, the recorded history's report, and
-// plants every mutation in copies of in.
-func judge(ctx context.Context, rep *CanaryReport, in *checker.Input, base *checker.Report, timeout time.Duration) {
+// plants every mutation in copies of in, judged by the checkers the run's
+// spaces get (as Judge picks them).
+func judge(ctx context.Context, rep *CanaryReport, in *checker.Input, base *checker.Report, opts checker.Options, spaces []string) {
 	for _, sp := range history.Spaces() {
 		rep.Columns = append(rep.Columns, sp.Name)
 	}
@@ -260,7 +261,7 @@ func judge(ctx context.Context, rep *CanaryReport, in *checker.Input, base *chec
 	for _, m := range Mutations() {
 		rep.Mutations = append(rep.Mutations, m.Name)
 		for _, col := range m.Columns {
-			rep.Cells = append(rep.Cells, plantOne(ctx, m, col, in, timeout))
+			rep.Cells = append(rep.Cells, plantOne(ctx, m, col, in, opts, spaces))
 		}
 	}
 }
@@ -290,7 +291,7 @@ func baseline(base *checker.Report) CanaryBaseline {
 
 // plantOne plants m in a copy of in's column col and judges the copy with
 // the checker that must catch it.
-func plantOne(ctx context.Context, m Mutation, col string, in *checker.Input, timeout time.Duration) CanaryCell {
+func plantOne(ctx context.Context, m Mutation, col string, in *checker.Input, opts checker.Options, spaces []string) CanaryCell {
 	cell := CanaryCell{Mutation: m.Name, Column: col, Checker: history.CheckSlots}
 	if sp, ok := history.SpaceNamed(col); ok {
 		cell.Checker = sp.Checker
@@ -307,11 +308,7 @@ func plantOne(ctx context.Context, m Mutation, col string, in *checker.Input, ti
 		return cell
 	}
 	cell.Target = p.target
-	var names []string
-	for _, sp := range history.Spaces() {
-		names = append(names, sp.Name)
-	}
-	cs, err := checker.ForWorkloads(names, checker.Options{CheckTimeout: timeout})
+	cs, err := checker.ForWorkloads(spaces, opts)
 	if err != nil {
 		cell.Outcome, cell.Detail = Missed, err.Error()
 		return cell

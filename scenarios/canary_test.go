@@ -54,7 +54,7 @@ func TestCanaryPlantsInCopies(t *testing.T) {
 				m = x
 			}
 		}
-		cell := plantOne(context.Background(), m, tc.col, in, 10*time.Second)
+		cell := plantOne(context.Background(), m, tc.col, in, checker.Options{CheckTimeout: 10 * time.Second}, allSpaces())
 		if cell.Outcome != Caught || cell.Target == "" {
 			t.Errorf("%s × %s: %+v", tc.mutation, tc.col, cell)
 		}
@@ -71,7 +71,7 @@ func TestCanaryNoTargetFails(t *testing.T) {
 	in := canaryInput(t)
 	rep := &CanaryReport{}
 	base := checker.Check(context.Background(), in, mustCheckers(t))
-	judge(context.Background(), rep, in, base, 10*time.Second)
+	judge(context.Background(), rep, in, base, checker.Options{CheckTimeout: 10 * time.Second}, allSpaces())
 	if rep.OK() {
 		t.Fatal("a history without most spaces passed the canary")
 	}
@@ -97,13 +97,17 @@ func TestCanaryNoTargetFails(t *testing.T) {
 	}
 }
 
-func mustCheckers(t *testing.T) []checker.Checker {
-	t.Helper()
+func allSpaces() []string {
 	var names []string
 	for _, sp := range history.Spaces() {
 		names = append(names, sp.Name)
 	}
-	cs, err := checker.ForWorkloads(names, checker.Options{CheckTimeout: 10 * time.Second})
+	return names
+}
+
+func mustCheckers(t *testing.T) []checker.Checker {
+	t.Helper()
+	cs, err := checker.ForWorkloads(allSpaces(), checker.Options{CheckTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
