@@ -378,6 +378,12 @@ func Mutations() []Mutation {
 			Columns: []string{"list-append"}, plant: plantTxnNotAtomic},
 		{Name: "lost-increment", Does: "make the final read miss an acknowledged increment",
 			Columns: []string{"counter"}, plant: plantLostIncrement},
+		{Name: "phantom-element", Does: "make the final read hold an element no op ever added",
+			Columns: []string{"set", "list-append"}, plant: plantPhantom},
+		{Name: "double-increment", Does: "make the final read count an acknowledged increment twice",
+			Columns: []string{"counter"}, plant: plantDoubleIncrement},
+		{Name: "crossslot-accepted", Does: "make Redis accept a multi-key command over two slots",
+			Columns: []string{"multikey"}, plant: plantCrossslotAccepted},
 		{Name: "slots-uncovered", Does: "leave 10 slots without a master in the last topology sample",
 			Columns: []string{TopologyColumn}, plant: plantSlotsUncovered},
 		{Name: "slots-open", Does: "leave a slot MIGRATING/IMPORTING in the last topology sample",
@@ -941,6 +947,146 @@ func plantLostIncrement(h *mutant, space string) *planted {
 					}
 				}
 				return fmt.Sprintf("the final read of %s is not reported under its bounds", key)
+			},
+		}
+	}
+	return nil
+}
+
+// phantom is an element no workload writes: their values are positive.
+const phantom = int64(-7)
+
+// plantPhantom appends to a key's final read an element never added.
+func plantPhantom(h *mutant, space string) *planted {
+	target := func(key string, fin int) string {
+		return fmt.Sprintf("element %d, never added, in final read #%d of %s", phantom, h.pairs[fin].Invoke.Index, key)
+	}
+	if space == "list-append" {
+		return h.plantList(func(key string, fin int, list []any, _ map[string]int) *planted {
+			h.setValue(fin, append(slices.Clone(list), phantom), false)
+			return &planted{target: target(key, fin),
+				caught: listElementCaught(key, phantom, func(r *checker.ListAppendResult) []checker.ListElement { return r.UnexpectedElements }, "unexpected")}
+		})
+	}
+	keys, ops := h.byKey(space)
+	for _, key := range keys {
+		fin := h.lastRead(ops[key], "read")
+		if fin < 0 {
+			continue
+		}
+		list, ok := h.pairs[fin].Complete.Value.([]any)
+		if !ok && h.pairs[fin].Complete.Value != nil {
+			continue
+		}
+		h.setValue(fin, append(slices.Clone(list), phantom), false)
+		return &planted{target: target(key, fin),
+			caught: func(r checker.Result) string {
+				sr, ok := r.(*checker.SetResult)
+				if !ok {
+					return fmt.Sprintf("not a set result: %T", r)
+				}
+				if sr.Valid != checker.False {
+					return "verdict " + sr.Valid.String()
+				}
+				for _, u := range sr.UnexpectedElements {
+					if u.Key == key && same(u.Element, phantom) {
+						return ""
+					}
+				}
+				return fmt.Sprintf("%d unexpected, not %d of %s", sr.Unexpected, phantom, key)
+			}}
+	}
+	return nil
+}
+
+// plantDoubleIncrement raises a counter's final read by an increment
+// acknowledged before it began, past every increment that may have applied
+// by its end.
+func plantDoubleIncrement(h *mutant, space string) *planted {
+	keys, ops := h.byKey(space)
+	for _, key := range keys {
+		ids := ops[key]
+		fin := h.lastRead(ids, "read")
+		if fin < 0 {
+			continue
+		}
+		v, ok := history.Int(h.pairs[fin].Complete.Value)
+		if !ok {
+			continue
+		}
+		var upper int64
+		acked := -1
+		for _, i := range ids {
+			d, ok := history.Int(h.pairs[i].Invoke.Value)
+			if h.pairs[i].Invoke.F != "incr" || !ok || h.pairs[i].Type() == history.Fail || h.inv(i) > h.ret(fin) {
+				continue
+			}
+			if d > 0 {
+				upper += d
+			}
+			if h.ok(i) && h.ret(i) < h.inv(fin) && d > 0 {
+				acked = i
+			}
+		}
+		if acked < 0 {
+			continue
+		}
+		d, _ := history.Int(h.pairs[acked].Invoke.Value)
+		if v+d <= upper {
+			continue // increments of unknown outcome make room for it
+		}
+		h.setValue(fin, v+d, false)
+		idx := h.pairs[fin].Invoke.Index
+		return &planted{
+			target: fmt.Sprintf("final read #%d of %s returns %d, incr #%d of %d applied twice (at most %d could have been added)", idx, key, v+d, h.pairs[acked].Invoke.Index, d, upper),
+			caught: func(r checker.Result) string {
+				cr, ok := r.(*checker.CounterResult)
+				if !ok {
+					return fmt.Sprintf("not a counter result: %T", r)
+				}
+				if cr.Valid != checker.False {
+					return "verdict " + cr.Valid.String()
+				}
+				for _, k := range cr.Keys {
+					if k.Key == key && k.Final != nil && k.Final.Read.Index == idx && k.Final.Kind == "over" {
+						return ""
+					}
+				}
+				return fmt.Sprintf("the final read of %s is not reported over its bounds", key)
+			},
+		}
+	}
+	return nil
+}
+
+// plantCrossslotAccepted turns a CROSSSLOT probe, refused by Redis, into an
+// ok: its keys are in two slots, which no multi-key command may span.
+func plantCrossslotAccepted(h *mutant, space string) *planted {
+	for i := range h.pairs {
+		o := h.pairs[i]
+		if o.Invoke.F != "crossslot" || history.SpaceOf(o.Invoke.Key) != space || o.Type() != history.Fail || !strings.Contains(o.Complete.Error, "CROSSSLOT") {
+			continue
+		}
+		done := *o.Complete
+		done.Type, done.Error = history.OK, ""
+		*o.Complete = done
+		idx := o.Invoke.Index
+		return &planted{
+			target: fmt.Sprintf("crossslot probe #%d answered ok", idx),
+			caught: func(r checker.Result) string {
+				mr, ok := r.(*checker.MultikeyResult)
+				if !ok {
+					return fmt.Sprintf("not a multikey result: %T", r)
+				}
+				if mr.Valid != checker.False {
+					return "verdict " + mr.Valid.String()
+				}
+				for _, a := range mr.Crossslot.AcceptedOps {
+					if a.Index == idx {
+						return ""
+					}
+				}
+				return fmt.Sprintf("%d probes accepted, not #%d", mr.Crossslot.Accepted, idx)
 			},
 		}
 	}

@@ -78,7 +78,8 @@ func TestCanaryNoTargetFails(t *testing.T) {
 	for _, c := range rep.Cells {
 		want := NoTarget
 		switch {
-		case c.Mutation == "lost-write" && c.Column == "set", c.Mutation == "lost-increment":
+		case c.Column == "set" && (c.Mutation == "lost-write" || c.Mutation == "phantom-element"),
+			c.Mutation == "lost-increment", c.Mutation == "double-increment":
 			want = Caught
 		}
 		if c.Outcome != want {
