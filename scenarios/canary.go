@@ -480,7 +480,7 @@ func (h *mutant) lastRead(ids []int, f string) int {
 	return best
 }
 
-// linReadF and linWriteFs are the reads and the writes of a linearizable
+// linFs are the f of the reads and of the writes of a linearizable
 // space's model.
 func linFs(space string) (read string, writes []string) {
 	sp, _ := history.SpaceNamed(space)
