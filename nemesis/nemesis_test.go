@@ -510,3 +510,59 @@ func TestValidateLocal(t *testing.T) {
 		t.Errorf("kill needs no root: %v", err)
 	}
 }
+
+// TestCheckTargets resolves targets against a cluster before the run: a
+// node the cluster lacks is refused naming the action, a node an add-node
+// of the timeline will make is accepted, and nothing is drawn from Rand.
+func TestCheckTargets(t *testing.T) {
+	c := &topology.Cluster{Name: "x", Seq: 6}
+	for i := 1; i <= 6; i++ {
+		c.Nodes = append(c.Nodes, topology.Node{Name: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("10.0.0.%d:6379", i)})
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		timeline []Action
+		want     string // "" for none
+	}{
+		{[]Action{{At: time.Second, Do: "pause", Target: "n2,10.0.0.5:6379"}, {At: 2 * time.Second, Do: "kill", Target: "majority"}}, ""},
+		{[]Action{{At: time.Second, Do: "pause", Target: "n1"}, {At: 2 * time.Second, Do: "partition", Target: "n99"}}, `nemesis action 2 (partition n99 at 2s): target n99: cluster x has no node "n99"`},
+		{[]Action{{At: time.Second, Do: "pause", Target: "n3,nosuch"}}, `no node "nosuch"`},
+		{[]Action{{At: time.Second, Do: "add-node", Target: "all"}, {At: 2 * time.Second, Do: "kill", Target: "n7"}}, ""},
+		{[]Action{{At: time.Second, Do: "kill", Target: "n7"}}, `no node "n7"`},
+	} {
+		// Only targets that need no roles here: a role target reads the cluster.
+		before := rand.New(rand.NewPCG(1, 2)).Uint64()
+		env := &Env{Cluster: c, Rand: rand.New(rand.NewPCG(1, 2))}
+		err := env.CheckTargets(ctx, tc.timeline)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.timeline, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: error %v, want %q", tc.timeline, err, tc.want)
+		}
+		if after := env.Rand.Uint64(); after != before {
+			t.Errorf("%v: CheckTargets drew from Rand", tc.timeline)
+		}
+	}
+}
+
+// TestCheckTargetsRoles: a target that chooses by role, on a cluster where
+// no node answers, is refused saying the cluster has no such node now
+// (closed loopback ports: nothing leaves the machine).
+func TestCheckTargetsRoles(t *testing.T) {
+	c := &topology.Cluster{Name: "x"}
+	for i := 1; i <= 3; i++ {
+		c.Nodes = append(c.Nodes, topology.Node{Name: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", i)})
+	}
+	admin := topology.NewAdmin()
+	defer admin.Close()
+	env := &Env{Cluster: c, Admin: admin}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := env.CheckTargets(ctx, []Action{{At: time.Second, Do: "pause", Target: "replica"}, {At: 2 * time.Second, Do: "kill", Target: "slot-master:100"}})
+	for _, want := range []string{"nemesis action 1 (pause replica at 1s): target replica: the cluster has no replica now", "nemesis action 2 (kill slot-master:100 at 2s): target slot-master:100: no node of the cluster owns slot 100 now"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckTargets = %v, want %q", err, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +74,12 @@ type Runner struct {
 	injected []chan struct{}
 	healing  []chan struct{}
 
+	// failed is closed, once, when an inject fails while the run goes on;
+	// failure says which and why.
+	failed   chan struct{}
+	failOnce sync.Once
+	failure  string
+
 	mu      sync.Mutex
 	results []Result
 	open    map[int]Fault // by action index
@@ -90,7 +97,7 @@ const lateHealWithin = time.Minute
 // whatever ends the run.
 func Start(ctx context.Context, env *Env, timeline []Action) *Runner {
 	rctx, cancel := context.WithCancel(ctx)
-	r := &Runner{env: env, start: time.Now(), cancel: cancel, done: make(chan struct{}),
+	r := &Runner{env: env, start: time.Now(), cancel: cancel, done: make(chan struct{}), failed: make(chan struct{}),
 		uses: map[topology.Ability]bool{}, results: make([]Result, len(timeline)), open: map[int]Fault{},
 		injected: make([]chan struct{}, len(timeline)), healing: make([]chan struct{}, len(timeline))}
 	for i, a := range timeline {
@@ -111,6 +118,23 @@ func Start(ctx context.Context, env *Env, timeline []Action) *Runner {
 // Done is closed when the timeline has run out (or was stopped) and every
 // inject and heal it started has returned.
 func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// Failed is closed when an inject fails while the run goes on (not one
+// stopped by the end of the run): a fault the scenario asked for did not
+// happen, so the run's verdict would not mean what it says. Failure says
+// which.
+func (r *Runner) Failed() <-chan struct{} { return r.failed }
+
+// Failure is one line naming the first action whose inject failed during
+// the run and why ("" when none did).
+func (r *Runner) Failure() string {
+	select {
+	case <-r.failed:
+		return r.failure
+	default:
+		return ""
+	}
+}
 
 // Results returns what became of each action so far, in timeline order.
 func (r *Runner) Results() []Result {
@@ -230,6 +254,13 @@ func (r *Runner) inject(ctx context.Context, i int) {
 	r.record(op)
 	if err != nil {
 		log.Warn("fault not injected", "error", err)
+		if ctx.Err() == nil {
+			line, _, _ := strings.Cut(err.Error(), "\n") // a panic's stack stays in the log
+			r.failOnce.Do(func() {
+				r.failure = fmt.Sprintf("nemesis action %d (%s) failed: %s", i+1, a, line)
+				close(r.failed)
+			})
+		}
 		return
 	}
 	log.Info("fault in effect", "what", fault.String(), "latency", time.Duration(at)-a.At)

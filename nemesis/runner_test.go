@@ -365,3 +365,41 @@ func (n chooseNemesis) Inject(ctx context.Context, env *Env, target Target) (Fau
 	return &onNodes{name: "test-choose", desc: "chose " + namesOf(nodesOf(picked)), nodes: nodesOf(picked),
 		undo: func(context.Context, topology.Node) error { return nil }}, nil
 }
+
+// TestRunnerFailedSignalsTheRun: an inject that fails while the run goes
+// on closes Failed, and Failure names the action in one line; one stopped
+// by the end of the run (its context ended first) does not.
+func TestRunnerFailedSignalsTheRun(t *testing.T) {
+	gs := registerGate(t)
+	failing := gated(0, 0, "a")
+	failing.Params["do"] = "fail"
+	r := Start(context.Background(), &Env{Rec: &memRec{start: time.Now()}}, []Action{failing})
+	defer healAll(t, r)
+	if r.Failure() != "" {
+		t.Fatalf("Failure before any inject: %q", r.Failure())
+	}
+	gs.get("a").open()
+	waitFor(t, r.Failed(), "Failed to close after a failed inject")
+	if got, want := r.Failure(), "nemesis action 1 (test-gate one at 0s (do=fail name=a)) failed: cannot"; got != want {
+		t.Errorf("Failure = %q, want %q", got, want)
+	}
+
+	// The same failure after the run's end is not the run's failure.
+	gs2 := registerGate(t)
+	failing2 := gated(0, 0, "b")
+	failing2.Params["do"] = "fail"
+	ctx, cancel := context.WithCancel(context.Background())
+	r2 := Start(ctx, &Env{Rec: &memRec{start: time.Now()}}, []Action{failing2})
+	b := gs2.get("b")
+	waitFor(t, b.started, "b's inject to start")
+	cancel()
+	waitFor(t, b.stopped, "b's inject to see the end of the run")
+	b.open()
+	waitFor(t, r2.Done(), "the timeline to end")
+	select {
+	case <-r2.Failed():
+		t.Errorf("an inject stopped by the end of the run counted as failed: %q", r2.Failure())
+	default:
+	}
+	healAll(t, r2)
+}

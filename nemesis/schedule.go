@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -166,6 +167,11 @@ func (s Spec) Resolve(seed int64, timeLimit time.Duration) ([]Action, error) {
 		}
 		out = append(out, a)
 	}
+	if len(out) == 0 {
+		// Faults asked for and none scheduled: a run that reports valid
+		// about faults that never happened.
+		return nil, fmt.Errorf("no fault fits in the %s time limit: the first starts after one %s interval; raise the time limit above it or shorten the interval", timeLimit, interval)
+	}
 	return out, nil
 }
 
@@ -216,6 +222,37 @@ func Validate(spec Spec, backend topology.Backend) error {
 			if err != nil && !seen[a.Do+"\x00"+string(ab)] {
 				errs = append(errs, fmt.Errorf("fault %q cannot run here: %w", a.Do, err))
 				seen[a.Do+"\x00"+string(ab)] = true
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateNames refuses, before a cluster of nodes nodes is made, the
+// timeline's targets that name a node no backend will make: every backend
+// names its nodes n1, n2, … (and add-node the next ones), so "n99" on six
+// nodes can be refused before anything starts. Addresses (host:port) are
+// left to CheckTargets, once the cluster exists.
+func ValidateNames(timeline []Action, nodes int) error {
+	adds := 0
+	for _, a := range timeline {
+		if a.Do == "add-node" {
+			adds++
+		}
+	}
+	var errs []error
+	for i, a := range timeline {
+		word, _, err := Target(a.Target).parse()
+		if err != nil || word != "nodes" {
+			continue
+		}
+		for _, name := range strings.Split(a.Target, ",") {
+			if strings.Contains(name, ":") {
+				continue
+			}
+			k, err := strconv.Atoi(strings.TrimPrefix(name, "n"))
+			if !strings.HasPrefix(name, "n") || err != nil || k < 1 || k > nodes+adds {
+				errs = append(errs, fmt.Errorf("nemesis action %d (%s): target %s: the cluster will have no node %q (its nodes are n1 to n%d)", i+1, a, a.Target, name, nodes+adds))
 			}
 		}
 	}

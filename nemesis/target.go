@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -106,7 +107,7 @@ func (e *Env) pick(ctx context.Context, t Target, withRoles bool) (picked, all [
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if withRoles || !slices.Contains([]string{"one", "minority", "majority", "all", "nodes"}, word) {
+	if withRoles || needsRoles(word) {
 		all, snap = e.roles(ctx)
 	} else {
 		for _, n := range e.Nodes() {
@@ -114,6 +115,34 @@ func (e *Env) pick(ctx context.Context, t Target, withRoles bool) (picked, all [
 		}
 		sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	}
+	set, k, random, err := candidates(t, word, slot, all, snap, e.clusterName())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if random {
+		picked = e.choose(set, k)
+	} else {
+		picked = set
+	}
+	if len(picked) == 0 {
+		return nil, nil, nil, fmt.Errorf("target %s: no node chosen", t)
+	}
+	return picked, all, snap, nil
+}
+
+func (e *Env) clusterName() string {
+	if e.Cluster == nil {
+		return ""
+	}
+	return e.Cluster.Name
+}
+
+// candidates is what target t (parsed into word and slot) chooses from
+// among all: the set, how many of it, and whether those are drawn at
+// random (k of set) or are the whole set. It draws nothing, so that
+// CheckTargets can ask it before the run without changing the choices
+// the run will make.
+func candidates(t Target, word string, slot int, all []member, snap *topology.Snapshot, cluster string) (set []member, k int, random bool, err error) {
 	var masters, replicas []member
 	for _, m := range all {
 		switch {
@@ -131,57 +160,127 @@ func (e *Env) pick(ctx context.Context, t Target, withRoles bool) (picked, all [
 	}
 	switch word {
 	case "one":
-		picked = e.choose(all, 1)
+		return all, 1, true, nil
 	case "minority":
-		picked = e.choose(all, max(1, (len(all)-1)/2))
+		return all, max(1, (len(all)-1)/2), true, nil
 	case "majority":
-		picked = e.choose(all, len(all)/2+1)
+		return all, len(all)/2 + 1, true, nil
 	case "all":
-		picked = slices.Clone(all)
+		return slices.Clone(all), len(all), false, nil
 	case "primary":
-		err = need(masters, "master owning slots")
-		picked = e.choose(masters, 1)
+		return masters, 1, true, need(masters, "master owning slots")
 	case "primaries":
-		err = need(masters, "master owning slots")
-		picked = masters
+		return masters, len(masters), false, need(masters, "master owning slots")
 	case "minority-primaries":
-		err = need(masters, "master owning slots")
-		picked = e.choose(masters, max(1, (len(masters)-1)/2))
+		return masters, max(1, (len(masters)-1)/2), true, need(masters, "master owning slots")
 	case "majority-primaries":
-		err = need(masters, "master owning slots")
-		picked = e.choose(masters, len(masters)/2+1)
+		return masters, len(masters)/2 + 1, true, need(masters, "master owning slots")
 	case "replica":
-		err = need(replicas, "replica")
-		picked = e.choose(replicas, 1)
+		return replicas, 1, true, need(replicas, "replica")
 	case "replicas":
-		err = need(replicas, "replica")
-		picked = replicas
+		return replicas, len(replicas), false, need(replicas, "replica")
 	case "slot-master":
-		id := snap.Owners()[slot]
+		id := ""
+		if snap != nil {
+			id = snap.Owners()[slot]
+		}
 		for _, m := range all {
 			if id != "" && m.Info.ID == id {
-				picked = []member{m}
+				return []member{m}, 1, false, nil
 			}
 		}
-		if len(picked) == 0 {
-			err = fmt.Errorf("target %s: no node of the cluster owns slot %d now", t, slot)
-		}
+		return nil, 0, false, fmt.Errorf("target %s: no node of the cluster owns slot %d now", t, slot)
 	case "nodes":
 		for _, name := range strings.Split(string(t), ",") {
 			i := slices.IndexFunc(all, func(m member) bool { return m.Name == name || m.Addr == name })
 			if i < 0 {
-				return nil, nil, nil, fmt.Errorf("target %s: cluster %s has no node %q", t, e.Cluster.Name, name)
+				return nil, 0, false, fmt.Errorf("target %s: cluster %s has no node %q", t, cluster, name)
 			}
-			picked = append(picked, all[i])
+			set = append(set, all[i])
+		}
+		return set, len(set), false, nil
+	}
+	return nil, 0, false, fmt.Errorf("target %s: unknown kind %q", t, word)
+}
+
+// needsRoles reports whether targets of this word choose by role, so that
+// choosing them reads the cluster.
+func needsRoles(word string) bool {
+	return !slices.Contains([]string{"one", "minority", "majority", "all", "nodes"}, word)
+}
+
+// CheckTargets resolves every action's target against the cluster as it
+// is now, before the run's first op, and says which actions could not
+// act: a node name the cluster lacks, a role no node has (replica on a
+// cluster without replicas), a slot no node owns. It draws nothing from
+// Rand, so a checked run makes the same choices as an unchecked one. A
+// name the timeline's own add-node actions will give a new node (n7
+// after one add-node on six nodes) is accepted. The cluster is read only
+// when some target chooses by role.
+func (e *Env) CheckTargets(ctx context.Context, timeline []Action) error {
+	adds := 0
+	roles := false
+	for _, a := range timeline {
+		if a.Do == "add-node" {
+			adds++
+		}
+		if word, _, err := Target(a.Target).parse(); err == nil && needsRoles(word) {
+			roles = true
 		}
 	}
-	if err != nil {
-		return nil, nil, nil, err
+	var all []member
+	var snap *topology.Snapshot
+	if roles {
+		all, snap = e.roles(ctx)
+	} else {
+		for _, n := range e.Nodes() {
+			all = append(all, member{Node: n})
+		}
 	}
-	if len(picked) == 0 {
-		return nil, nil, nil, fmt.Errorf("target %s: no node chosen", t)
+	seq := 0
+	if e.Cluster != nil {
+		e.mu.Lock()
+		seq = max(e.Cluster.Seq, len(e.Cluster.Nodes))
+		e.mu.Unlock()
 	}
-	return picked, all, snap, nil
+	var errs []error
+	for i, a := range timeline {
+		t := Target(a.Target)
+		word, slot, err := t.parse()
+		if err == nil {
+			pool := all
+			if word == "nodes" {
+				pool = withFuture(all, t, seq, adds)
+			}
+			var set []member
+			var k int
+			set, k, _, err = candidates(t, word, slot, pool, snap, e.clusterName())
+			if err == nil && (k < 1 || len(set) < k) {
+				err = fmt.Errorf("target %s: %d nodes to choose from, %d wanted", t, len(set), k)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("nemesis action %d (%s): %w", i+1, a, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withFuture is all plus a stand-in for each node t names that an
+// add-node of the timeline will make: n<seq+1> … n<seq+adds>.
+func withFuture(all []member, t Target, seq, adds int) []member {
+	out := all
+	for _, name := range strings.Split(string(t), ",") {
+		n, err := strconv.Atoi(strings.TrimPrefix(name, "n"))
+		if !strings.HasPrefix(name, "n") || err != nil || n <= seq || n > seq+adds {
+			continue
+		}
+		if slices.ContainsFunc(all, func(m member) bool { return m.Name == name }) {
+			continue
+		}
+		out = append(slices.Clip(out), member{Node: topology.Node{Name: name}})
+	}
+	return out
 }
 
 // choose returns k of set, at random.

@@ -278,6 +278,10 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	default:
 		p.Verdict, p.VerdictClass = "unknown", "unknown"
 	}
+	if res.Interrupted != "" {
+		p.Verdict, p.VerdictClass = "unknown: interrupted", "unknown"
+		p.Warnings = append(p.Warnings, "The run was interrupted ("+res.Interrupted+"): every checker below judged the history so far, without the final reads or the converged view, so none of their verdicts is the run's.")
+	}
 	if e := res.Expected; e != nil {
 		var declared []string
 		for name, want := range e.Checkers {

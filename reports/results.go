@@ -36,6 +36,9 @@ type results struct {
 	Expected *expectation
 	// Nemesis is results.json's "nemesis", when the run had one.
 	Nemesis *nemesisResults
+	// Interrupted is why the run stopped early ("" when it did not): its
+	// verdict is unknown, whatever its checkers found.
+	Interrupted string
 	// Other holds top-level fields the report does not know, shown raw.
 	Other map[string]json.RawMessage
 }
@@ -100,6 +103,16 @@ func readResults(dir string) (*results, error) {
 			if !isNull(v) {
 				r.Nemesis = &nemesisResults{}
 				err = json.Unmarshal(v, r.Nemesis)
+			}
+		case "interrupted":
+			var b bool
+			if err = json.Unmarshal(v, &b); err == nil && b && r.Interrupted == "" {
+				r.Interrupted = "no reason recorded"
+			}
+		case "interrupted_reason":
+			var why string
+			if err = json.Unmarshal(v, &why); err == nil && why != "" {
+				r.Interrupted = why
 			}
 		case "expected":
 			if !isNull(v) {

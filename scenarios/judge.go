@@ -24,6 +24,10 @@ type Outcome struct {
 	Expected Expectation
 	// Code is the exit code: 0 valid or expectation met, 1 anomalies, 2 unknown.
 	Code int
+	// Interrupted says why the run stopped early ("" when it ran to its
+	// end): then the verdict is unknown and Code 2, whatever the checkers
+	// found on the history so far.
+	Interrupted string
 	// Timing is when the cluster was asked for, became healthy, and was
 	// torn down (zero where a phase did not happen: --addr, --keep, or a
 	// run that failed before it).
@@ -85,12 +89,25 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 		// turn every such check into exit 2. Load's warning says so.
 		checkers = slices.DeleteFunc(checkers, func(c checker.Checker) bool { return c.Name() == "slots" })
 	}
+	why, err := interruption(dir, in.Ops)
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
 	rep := checker.Check(ctx, in, checkers)
-	out := &Outcome{Dir: dir, Report: rep}
+	out := &Outcome{Dir: dir, Report: rep, Interrupted: why}
 	out.Expected, out.Code = expectation(rep, s.Expect)
 	res, err := rep.Results()
 	if err != nil {
 		return nil, &HarnessError{Err: err}
+	}
+	if why != "" {
+		// The checkers' verdicts on the history so far stay in results.json
+		// for reading, but the run's is unknown: its end (the final reads,
+		// the converged view) never came.
+		res.Valid = checker.Unknown
+		out.Code = 2
+		out.Expected.Met = false
+		out.Expected.Failures = append([]string{"the run was interrupted: " + why}, out.Expected.Failures...)
 	}
 	if res.Expected, err = json.Marshal(out.Expected); err != nil {
 		return nil, &HarnessError{Err: err}
@@ -98,12 +115,12 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 	if nb, nerr := os.ReadFile(filepath.Join(dir, nemesisFile)); nerr == nil && json.Valid(nb) {
 		res.Nemesis = nb
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
+	b, err := json.MarshalIndent(judged{Results: res, Interrupted: why != "", InterruptedReason: why}, "", "  ")
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
 	}
 	if err == nil {
-		err = reports.WriteJUnit(filepath.Join(dir, "junit.xml"), junitSuite(s, rep, out.Expected))
+		err = reports.WriteJUnit(filepath.Join(dir, "junit.xml"), junitSuite(s, rep, out.Expected, why))
 	}
 	if err != nil {
 		return nil, harnessErr("write results: %w", err)
@@ -176,8 +193,18 @@ func verdictWord(valid bool) string {
 	return "invalid"
 }
 
-// junitSuite is one testsuite per run, one testcase per checker and one for the expectation.
-func junitSuite(s *Scenario, rep *checker.Report, e Expectation) reports.Suite {
+// judged is results.json: the checkers' results and, for a run that
+// stopped early, "interrupted": true and why (valid is then "unknown").
+type judged struct {
+	checker.Results
+	Interrupted       bool   `json:"interrupted,omitempty"`
+	InterruptedReason string `json:"interrupted_reason,omitempty"`
+}
+
+// junitSuite is one testsuite per run, one testcase per checker and one
+// for the expectation. An interrupted run (why) fails only the
+// expectation, saying why: its checkers judged a history without its end.
+func junitSuite(s *Scenario, rep *checker.Report, e Expectation, why string) reports.Suite {
 	suite := reports.Suite{Name: s.Name}
 	for _, name := range rep.Names {
 		res := rep.Checkers[name]
@@ -189,12 +216,19 @@ func junitSuite(s *Scenario, rep *checker.Report, e Expectation) reports.Suite {
 				tc.Failure = nil // the anomaly the scenario is meant to find
 				tc.Output = fmt.Sprintf("%s is invalid, as the scenario expects", name)
 			}
+			if why != "" && tc.Failure != nil {
+				tc.Failure = nil
+				tc.Output = fmt.Sprintf("%s: %s on the history so far; not a verdict: the run was interrupted (%s)", name, v, why)
+			}
 		}
 		suite.Cases = append(suite.Cases, tc)
 	}
 	exp := reports.Case{Name: "expectation"}
 	if !e.Met {
 		exp.Failure = &reports.Failure{Message: fmt.Sprintf("%d expectation(s) not met", len(e.Failures)), Text: fmt.Sprint(e.Failures)}
+		if why != "" {
+			exp.Failure.Message = "interrupted: " + why
+		}
 	}
 	suite.Cases = append(suite.Cases, exp)
 	return suite

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,15 @@ func harnessErr(format string, a ...any) error {
 
 // Run carries out one run of s: provision, clients, heal, final reads,
 // check, teardown. The run dir holds whatever was done, even on error.
+//
+// A run that ends early — a signal (ctx), a fault whose inject failed, the
+// clients stopping on an error, a panic — ends in this order: the clients
+// stop issuing ops and every fault is healed at once, beside them (a
+// paused node resumes while ops to it are still timing out); the heals are
+// recorded in the history; then the last topology sample is taken and the
+// history closed; interrupted.json says why the run stopped, so that
+// harness check judges the dir as interrupted, never as invalid because of
+// a fault the harness itself left in place. Such a run is a HarnessError.
 func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) {
 	if o.Backend != "" {
 		s.Backend = o.Backend
@@ -62,6 +72,16 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	// An existing cluster is asked before anything is made: a wrong
+	// --addr leaves no run dir and does not move latest.
+	var ext *runCluster
+	if o.Addr != "" {
+		if ext, err = external(ctx, s, o.Addr); err != nil {
+			return nil, err
+		}
+	} else if err := nemesis.ValidateNames(s.Nemesis.Timeline, topology.Spec{Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas}.Nodes()); err != nil {
+		return nil, &HarnessError{Err: err}
 	}
 	dir, err := NewRunDir(o.Store, s.Name, s.Seed, time.Now())
 	if err != nil {
@@ -89,8 +109,10 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	say("run %s seed %d → %s", s.Name, s.Seed, dir)
 
 	// The cluster.
-	cl, err := provision(ctx, s, o, dir, say)
-	if err != nil {
+	cl := ext
+	if cl != nil {
+		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(cl.members), o.Addr)
+	} else if cl, err = provision(ctx, s, o, dir, say); err != nil {
 		log.Error("provision", "err", err)
 		return &Outcome{Dir: dir}, err
 	}
@@ -132,6 +154,23 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	admin := topology.NewAdmin()
 	defer admin.Close()
 
+	// Every fault's target is resolved against the cluster before the
+	// first op: a fault that could not happen makes no run at all.
+	var env *nemesis.Env
+	if len(s.Nemesis.Timeline) > 0 {
+		env = &nemesis.Env{
+			Cluster: cl.c, Backend: cl.backend, Admin: admin,
+			Rand: rand.New(rand.NewPCG(uint64(s.Seed), 0x6e656d)), Log: log,
+		}
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		terr := env.CheckTargets(tctx, s.Nemesis.Timeline)
+		cancel()
+		if terr != nil {
+			log.Error("nemesis targets", "err", terr)
+			return &Outcome{Dir: dir}, &HarnessError{Err: terr}
+		}
+	}
+
 	// History and topology monitor.
 	hf, err := os.Create(filepath.Join(dir, history.File))
 	if err != nil {
@@ -154,85 +193,158 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		defer mwg.Done()
 		admin.Monitor(mctx, 250*time.Millisecond, cl.addrs, hw.Now, func(smp topology.Sample) { tenc.Encode(smp) })
 	}()
-	closeAll := func() error {
-		stopMonitor()
-		mwg.Wait()
-		// The last sample is the converged view the slots checker judges:
-		// take it now, after the health gate and the final reads.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		tenc.Encode(topology.SampleOf(admin.Snapshot(sctx, cl.addrs()), hw.Now()))
-		cancel()
-		tf.Close()
-		return hw.Close()
-	}
 
-	// The nemesis, beside the clients; every fault is healed whatever ends the run.
+	// runCtx ends the clients and the nemesis early: on a signal (ctx), on
+	// a failed inject, on the clients' own error.
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+
+	// The nemesis, beside the clients. heal heals every fault, once: when
+	// runCtx ends (at once, while the clients wind down), at the normal
+	// end, or deferred on a panic.
 	var nem *nemesis.Runner
+	var healOnce sync.Once
+	var healErr error
 	heal := func() {
-		if nem == nil {
-			return
-		}
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if herr := nem.HealAll(hctx); herr != nil {
-			say("heal: %v", herr)
-		}
+		healOnce.Do(func() {
+			if nem == nil {
+				return
+			}
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			if healErr = nem.HealAll(hctx); healErr != nil {
+				say("heal: %v", healErr)
+			}
+		})
 	}
-	defer heal()
-	if len(s.Nemesis.Timeline) > 0 {
-		env := &nemesis.Env{
-			Cluster: cl.c, Backend: cl.backend, Admin: admin, Rec: rec,
-			Rand: rand.New(rand.NewPCG(uint64(s.Seed), 0x6e656d)), Log: log,
+	// closeAll ends the records, once: the last topology sample (after
+	// every heal), then the history.
+	var closeOnce sync.Once
+	var closeErr error
+	closeAll := func() error {
+		closeOnce.Do(func() {
+			stopMonitor()
+			mwg.Wait()
+			// The last sample is the converged view the slots checker
+			// judges: take it now, after the heals (and, at the normal
+			// end, the health gate and the final reads).
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			tenc.Encode(topology.SampleOf(admin.Snapshot(sctx, cl.addrs()), hw.Now()))
+			cancel()
+			tf.Close()
+			closeErr = hw.Close()
+		})
+		return closeErr
+	}
+	// interrupted records why the run stopped early, after the heals and
+	// the last records: a run dir without it that ended early is one a
+	// SIGKILL stopped, and Judge tells that from its unhealed faults.
+	interrupted := func(reason string) {
+		heal()
+		if nem != nil {
+			if werr := writeNemesis(dir, nem.Results(), 0, false); werr != nil {
+				log.Error("nemesis.json", "err", werr)
+			}
 		}
+		cerr := closeAll()
+		it := Interruption{Reason: reason, At: hw.Now(), Healed: healErr == nil}
+		if healErr != nil {
+			it.HealError = healErr.Error()
+		}
+		if cerr != nil {
+			it.HistoryError = cerr.Error()
+		}
+		if werr := writeInterruption(dir, it); werr != nil {
+			log.Error(InterruptedFile, "err", werr)
+		}
+		log.Warn("interrupted", "reason", reason)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			interrupted(fmt.Sprintf("the harness panicked: %v", p))
+			out, err = &Outcome{Dir: dir}, harnessErr("panic: %v (stack in %s)", p, filepath.Join(dir, "harness.log"))
+		}
+	}()
+
+	if env != nil {
+		env.Rec = rec
 		cl.setEnv(env)
 		say("nemesis: %d faults scheduled", len(s.Nemesis.Timeline))
-		nem = nemesis.Start(ctx, env, s.Nemesis.Timeline)
+		nem = nemesis.Start(runCtx, env, s.Nemesis.Timeline)
+		go func() {
+			select {
+			case <-nem.Failed():
+				abort(errors.New(nem.Failure()))
+			case <-runCtx.Done():
+			}
+		}()
 	}
+	// A run that ends early heals now, not after the clients have
+	// returned: their ops in flight take up to the op timeout.
+	// (At the normal end heal has run before runCtx ends: this does nothing.)
+	go func() {
+		<-runCtx.Done()
+		heal()
+	}()
 
 	// The clients, for the time limit.
 	say("running %s for %s with %d clients…", workloadNames(s.Client), s.TimeLimit, s.Client.Concurrency)
-	wctx, cancel := context.WithTimeout(ctx, s.TimeLimit)
+	wctx, cancel := context.WithTimeout(runCtx, s.TimeLimit)
 	pdone := make(chan struct{})
 	go progress(wctx, pdone, o, rec, start, s.TimeLimit)
 	summary, werr := workloads.Run(wctx, s.Client, cl.addrs(), rec)
 	cancel()
 	<-pdone
-	if werr != nil && ctx.Err() == nil {
+	if werr != nil && runCtx.Err() == nil {
 		log.Error("workloads", "err", werr)
+		abort(fmt.Errorf("the clients stopped: %w", werr))
+	}
+	if runCtx.Err() != nil {
+		reason := "interrupted by a signal"
+		if ctx.Err() == nil {
+			reason = context.Cause(runCtx).Error()
+		}
+		say("stopping: %s; healing every fault…", reason)
+		interrupted(reason)
+		if ctx.Err() != nil {
+			return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check judges it: unknown, interrupted)", dir)
+		}
+		return &Outcome{Dir: dir}, &HarnessError{Err: errors.New(reason)}
 	}
 
 	// The end: heal every fault, wait for health, final reads.
 	var recovery time.Duration
 	healthy := false
-	if ctx.Err() == nil {
-		if nem != nil {
-			say("healing every fault…")
-			heal()
+	if nem != nil {
+		say("healing every fault…")
+		heal()
+	}
+	say("waiting for the cluster to be healthy…")
+	hstart := time.Now()
+	if _, herr := admin.WaitHealthy(ctx, cl.addrs(), topology.Expect{Masters: 0, Replicas: s.Cluster.Replicas}, s.Cluster.HealthTimeout); herr != nil {
+		say("cluster not healthy at the end: %v", herr)
+	} else {
+		healthy = true
+	}
+	recovery = time.Since(hstart)
+	if nem != nil {
+		if werr := writeNemesis(dir, nem.Results(), recovery, healthy); werr != nil {
+			log.Error("nemesis.json", "err", werr)
 		}
-		say("waiting for the cluster to be healthy…")
-		hstart := time.Now()
-		if _, herr := admin.WaitHealthy(ctx, cl.addrs(), topology.Expect{Masters: 0, Replicas: s.Cluster.Replicas}, s.Cluster.HealthTimeout); herr != nil {
-			say("cluster not healthy at the end: %v", herr)
-		} else {
-			healthy = true
-		}
-		recovery = time.Since(hstart)
-		if nem != nil {
-			if werr := writeNemesis(dir, nem.Results(), recovery, healthy); werr != nil {
-				log.Error("nemesis.json", "err", werr)
-			}
-		}
-		fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
-		if ferr := workloads.Final(fctx, s.Client, cl.addrs(), rec, summary.Used); ferr != nil {
-			say("final reads: %v", ferr)
-		}
-		fcancel()
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	if ferr := workloads.Final(fctx, s.Client, cl.addrs(), rec, summary.Used); ferr != nil {
+		say("final reads: %v", ferr)
+	}
+	fcancel()
+	if ctx.Err() != nil {
+		// A signal during the health gate or the final reads.
+		interrupted("interrupted by a signal at the end of the run")
+		return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check judges it: unknown, interrupted)", dir)
 	}
 	if cerr := closeAll(); cerr != nil {
 		return &Outcome{Dir: dir}, harnessErr("history: %w", cerr)
-	}
-	if ctx.Err() != nil {
-		return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check re-judges it)", dir)
 	}
 	say("%d ops recorded in %s; checking…", rec.completions.Load(), time.Since(start).Round(time.Millisecond))
 	// Node logs before the report, which links them and reads the version.
@@ -392,28 +504,30 @@ func (r *runCluster) addrs() []string {
 	return append([]string(nil), r.members...)
 }
 
-func provision(ctx context.Context, s *Scenario, o Options, dir string, say func(string, ...any)) (*runCluster, error) {
-	if o.Addr != "" {
-		a := topology.NewAdmin()
-		found, err := a.Discover(ctx, o.Addr)
-		if err != nil {
-			return nil, harnessErr("--addr %s: %w", o.Addr, err)
-		}
-		if err := nemesis.Validate(s.Nemesis, nil); err != nil {
-			return nil, &HarnessError{Err: err}
-		}
-		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(found), o.Addr)
-		rc := &runCluster{admin: a, seed: o.Addr, members: found}
-		if !s.Nemesis.Empty() {
-			// Faults that speak only Redis (failover, reshard) act on it.
-			rc.c = &topology.Cluster{Name: "external", Backend: "external"}
-			for _, addr := range found {
-				host, _, _ := strings.Cut(addr, ":")
-				rc.c.Nodes = append(rc.c.Nodes, topology.Node{Name: addr, Addr: addr, Host: host})
-			}
-		}
-		return rc, nil
+// external is the existing cluster at addr (--addr), asked before the run
+// makes anything: an address where no cluster answers is refused here.
+func external(ctx context.Context, s *Scenario, addr string) (*runCluster, error) {
+	a := topology.NewAdmin()
+	found, err := a.Discover(ctx, addr)
+	if err != nil {
+		return nil, harnessErr("--addr %s: %w", addr, err)
 	}
+	if err := nemesis.Validate(s.Nemesis, nil); err != nil {
+		return nil, &HarnessError{Err: err}
+	}
+	rc := &runCluster{admin: a, seed: addr, members: found}
+	if !s.Nemesis.Empty() {
+		// Faults that speak only Redis (failover, reshard) act on it.
+		rc.c = &topology.Cluster{Name: "external", Backend: "external"}
+		for _, addr := range found {
+			host, _, _ := strings.Cut(addr, ":")
+			rc.c.Nodes = append(rc.c.Nodes, topology.Node{Name: addr, Addr: addr, Host: host})
+		}
+	}
+	return rc, nil
+}
+
+func provision(ctx context.Context, s *Scenario, o Options, dir string, say func(string, ...any)) (*runCluster, error) {
 	store := topology.Store{Dir: filepath.Join(dir, "state")}
 	b, why, err := topology.SelectBackend(ctx, s.Backend, store)
 	if err != nil {
@@ -430,6 +544,9 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	start := time.Now()
 	c, err := b.Up(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, harnessErr("interrupted while the nodes were being started (removed again)")
+		}
 		return nil, harnessErr("cluster up: %w", err)
 	}
 	rc := &runCluster{backend: b, store: store, c: c, admin: topology.NewAdmin(), asked: start}
@@ -451,6 +568,10 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 		b.Down(cctx, c)
 		if rc.release != nil {
 			rc.release()
+		}
+		if ctx.Err() != nil {
+			// Not the cluster's fault: the wait was cut short.
+			return nil, harnessErr("interrupted while the cluster was being created (removed again)")
 		}
 		return nil, harnessErr("cluster never became healthy: %w", err)
 	}

@@ -171,6 +171,11 @@ func printOutcome(c *cli.Context, name string, out *scenarios.Outcome) {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
 	verdict := rep.Valid.String()
+	if out.Interrupted != "" {
+		// The checkers above judged a history without its end.
+		fmt.Fprintf(w, "%s: unknown, interrupted: %s (%s)\n", name, out.Interrupted, out.Dir)
+		return
+	}
 	switch {
 	case len(out.Expected.Checkers) > 0 && out.Expected.Met:
 		fmt.Fprintf(w, "%s: %s — as the scenario expects (%s)\n", name, verdict, out.Dir)
