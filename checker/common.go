@@ -3,9 +3,11 @@ package checker
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/redis-harness/harness/checker/history"
 )
@@ -272,4 +274,150 @@ func tally(cs ...count) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Evidence quotes what a history holds, and a history is outside input: one
+// 50 MB value quoted by a few results made results.json, junit.xml and the
+// report each as large, over and over. Evidence is cut where it is encoded
+// (Report.Results), so every output made from it is bounded.
+const (
+	// MaxValueBytes is the longest string a result quotes whole (a value,
+	// key, element, error or reason); a longer one keeps its first
+	// cutKeep bytes and says its length: "xxxx…(52428800 bytes)".
+	MaxValueBytes = 2048
+	cutKeep       = 256
+	// maxResultBytes bounds one checker's encoded result: past it the
+	// result is cut again with a smaller limit.
+	maxResultBytes = 2 << 20
+)
+
+// CutString returns s if it is at most limit bytes long, else its first
+// bytes (whole UTF-8 characters) and its length: "abc…(52428800 bytes)".
+func CutString(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	keep := min(cutKeep, limit/2)
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// encodeCut encodes a result (or stats) with every string in it cut at
+// MaxValueBytes, and every list held in an `any` field (a read's value)
+// cut to the elements that fit in as many bytes; if the whole is still
+// over maxResultBytes, it cuts again at a tenth of the limit. It cuts v
+// in place: a result is encoded for output once.
+func encodeCut(v any) ([]byte, error) {
+	var b []byte
+	var err error
+	for _, limit := range []int{MaxValueBytes, MaxValueBytes / 10, 16} {
+		c := cutter{limit: limit, seen: map[uintptr]bool{}}
+		c.value(reflect.ValueOf(v), 0)
+		if b, err = json.Marshal(v); err != nil || len(b) <= maxResultBytes {
+			break
+		}
+	}
+	return b, err
+}
+
+// cutter cuts at limit; seen are the pointers it has walked, so that a
+// value two refs share is cut once (a list cut twice would miscount what
+// it left out).
+type cutter struct {
+	limit int
+	seen  map[uintptr]bool
+}
+
+// value walks v (pointers, structs, slices, maps, interfaces) and cuts
+// what it can set; depth bounds a hostile tree.
+func (c cutter) value(v reflect.Value, depth int) {
+	limit := c.limit
+	if depth > 64 || !v.IsValid() {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() && !c.seen[v.Pointer()] {
+			c.seen[v.Pointer()] = true
+			c.value(v.Elem(), depth+1)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				c.value(f, depth+1)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return // bytes encode as base64; results have none
+		}
+		for i := 0; i < v.Len(); i++ {
+			c.value(v.Index(i), depth+1)
+		}
+	case reflect.String:
+		if v.CanSet() && v.Len() > limit {
+			v.SetString(CutString(v.String(), limit))
+		}
+	case reflect.Interface:
+		if v.IsNil() || !v.CanSet() {
+			return
+		}
+		if x := reflect.ValueOf(c.any(v.Elem().Interface(), depth+1)); x.IsValid() && x.Type().AssignableTo(v.Type()) {
+			v.Set(x)
+		}
+	case reflect.Map:
+		if v.IsNil() {
+			return
+		}
+		for _, k := range v.MapKeys() {
+			val := reflect.New(v.Type().Elem()).Elem()
+			val.Set(v.MapIndex(k))
+			c.value(val, depth+1)
+			nk := k
+			if k.Kind() == reflect.String && k.Len() > limit {
+				v.SetMapIndex(k, reflect.Value{})
+				nk = reflect.New(k.Type()).Elem()
+				nk.SetString(CutString(k.String(), limit))
+			}
+			v.SetMapIndex(nk, val)
+		}
+	}
+}
+
+// any cuts a value held in an `any`: as a history's values are decoded,
+// strings, lists and objects of them. A list keeps the elements that fit
+// in limit bytes, then says how many it left out.
+func (c cutter) any(x any, depth int) any {
+	limit := c.limit
+	switch t := x.(type) {
+	case string:
+		return CutString(t, limit)
+	case []any:
+		out := make([]any, 0, min(len(t), 64))
+		size := 0
+		for i, e := range t {
+			e = c.any(e, depth+1)
+			b, _ := json.Marshal(e)
+			if size += len(b) + 1; size > limit && i > 0 {
+				return append(out, "…("+strconv.Itoa(len(t)-i)+" more of "+strconv.Itoa(len(t))+" elements)")
+			}
+			out = append(out, e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[CutString(k, limit)] = c.any(e, depth+1)
+		}
+		return out
+	}
+	if x == nil {
+		return nil
+	}
+	v := reflect.New(reflect.TypeOf(x)).Elem()
+	v.Set(reflect.ValueOf(x))
+	c.value(v, depth+1)
+	return v.Interface()
 }

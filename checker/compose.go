@@ -72,17 +72,18 @@ func runChecker(ctx context.Context, c Checker, in *Input) (res Result) {
 }
 
 // Results is the report as results.json's struct, for a caller that adds
-// "expected" before writing it.
+// "expected" before writing it. Evidence in it is cut (encodeCut): every
+// output made from it is bounded whatever the history holds.
 func (r *Report) Results() (Results, error) {
 	out := Results{Valid: r.Valid, Checkers: map[string]json.RawMessage{}}
 	for _, name := range r.Names {
-		b, err := json.Marshal(r.Checkers[name])
+		b, err := encodeCut(r.Checkers[name])
 		if err != nil {
 			return out, fmt.Errorf("encode the %s result: %w", name, err)
 		}
 		out.Checkers[name] = b
 	}
-	b, err := json.Marshal(r.Stats)
+	b, err := encodeCut(r.Stats)
 	if err != nil {
 		return out, fmt.Errorf("encode stats: %w", err)
 	}

@@ -120,7 +120,7 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 		err = os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
 	}
 	if err == nil {
-		err = reports.WriteJUnit(filepath.Join(dir, "junit.xml"), junitSuite(s, rep, out.Expected, why))
+		err = reports.WriteJUnit(filepath.Join(dir, "junit.xml"), junitSuite(s, rep, res, out.Expected, why))
 	}
 	if err != nil {
 		return nil, harnessErr("write results: %w", err)
@@ -204,14 +204,13 @@ type judged struct {
 // junitSuite is one testsuite per run, one testcase per checker and one
 // for the expectation. An interrupted run (why) fails only the
 // expectation, saying why: its checkers judged a history without its end.
-func junitSuite(s *Scenario, rep *checker.Report, e Expectation, why string) reports.Suite {
+func junitSuite(s *Scenario, rep *checker.Report, res checker.Results, e Expectation, why string) reports.Suite {
 	suite := reports.Suite{Name: s.Name}
 	for _, name := range rep.Names {
-		res := rep.Checkers[name]
 		tc := reports.Case{Name: name}
-		if v := res.Verdict(); v != checker.True {
-			b, _ := json.Marshal(res)
-			tc.Failure = &reports.Failure{Message: fmt.Sprintf("%s: %s", name, v), Text: string(b)}
+		if v := rep.Checkers[name].Verdict(); v != checker.True {
+			// The result as results.json has it: its evidence already cut.
+			tc.Failure = &reports.Failure{Message: fmt.Sprintf("%s: %s", name, v), Text: string(res.Checkers[name])}
 			if _, declared := e.Checkers[name]; declared && !e.Checkers[name] && v == checker.False {
 				tc.Failure = nil // the anomaly the scenario is meant to find
 				tc.Output = fmt.Sprintf("%s is invalid, as the scenario expects", name)
