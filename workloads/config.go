@@ -87,6 +87,8 @@ const (
 	DefaultMaxRetries  = 5
 	DefaultMinBackoff  = 10 * time.Millisecond
 	DefaultMaxBackoff  = 500 * time.Millisecond
+	// MaxConcurrency is the most workers a run may have.
+	MaxConcurrency = 10000
 )
 
 // DefaultRetryOn is RetryPolicy.RetryOn's default.
@@ -180,8 +182,8 @@ func (c Config) Validate() error {
 		}
 		seen[sp] = i
 	}
-	if c.Concurrency < 0 || c.Concurrency > 10000 {
-		return fmt.Errorf("concurrency %d: want 1 to 10000 workers (0 means %d)", c.Concurrency, DefaultConcurrency)
+	if c.Concurrency < 0 || c.Concurrency > MaxConcurrency {
+		return fmt.Errorf("concurrency %d: want 1 to %d workers (0 means %d)", c.Concurrency, MaxConcurrency, DefaultConcurrency)
 	}
 	if c.OpsPerKey < 0 {
 		return fmt.Errorf("ops_per_key %d: want a positive number (0 means %d)", c.OpsPerKey, DefaultOpsPerKey)

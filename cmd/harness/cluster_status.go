@@ -24,12 +24,30 @@ func clusterStatusCommand() *cli.Command {
 			defer t.close()
 			st := topology.BuildStatus(t.snapshot(c.Context), t.name, t.backend, t.expect, t.names())
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, st)
+				if err := printJSON(c.App.Writer, st); err != nil {
+					return withCode(exitHarness, err)
+				}
+			} else {
+				printStatus(c.App.Writer, st)
 			}
-			printStatus(c.App.Writer, st)
+			if !anyReachable(st) {
+				// As with --addr, where no node answers there is no status to
+				// report: exit 3, whichever way the cluster was named.
+				return withCode(exitHarness, fmt.Errorf("cluster %s: none of its %d nodes answers (stopped, or removed without cluster down?)", t.name, len(st.Nodes)))
+			}
 			return nil
 		},
 	}
+}
+
+// anyReachable reports whether at least one node of st answered.
+func anyReachable(st topology.Status) bool {
+	for _, n := range st.Nodes {
+		if n.Reachable {
+			return true
+		}
+	}
+	return false
 }
 
 var replicasFlag = &cli.IntFlag{Name: "replicas", Usage: "replicas every master should have (default: as created, or 1 with --addr)"}

@@ -102,8 +102,10 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 		s.TimeLimit = c.Duration("time-limit")
 	}
 	if c.IsSet("concurrency") {
-		if c.Int("concurrency") < 1 {
-			return usageErr("--concurrency %d: want at least 1", c.Int("concurrency"))
+		// The flag has no "0 means the default" (leaving it out does that):
+		// one range, one message, whichever end is crossed.
+		if n := c.Int("concurrency"); n < 1 || n > workloads.MaxConcurrency {
+			return usageErr("--concurrency %d: want 1 to %d workers", n, workloads.MaxConcurrency)
 		}
 		s.Client.Concurrency = c.Int("concurrency")
 	}
@@ -117,6 +119,9 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 		s.Seed = c.Int64("seed")
 	}
 	if c.IsSet("ops-per-key") {
+		if c.Int("ops-per-key") < 1 {
+			return usageErr("--ops-per-key %d: want at least 1 op per key", c.Int("ops-per-key"))
+		}
 		s.Client.OpsPerKey = c.Int("ops-per-key")
 	}
 	if c.IsSet("check-timeout") {

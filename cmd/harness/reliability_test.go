@@ -10,8 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis-harness/harness/topology"
 )
 
 // stoppedServers lists the redis-servers running under dir that are
@@ -255,5 +258,139 @@ func TestAddrWithoutClusterLeavesNoRunDir(t *testing.T) {
 		if entries, _ := os.ReadDir(store); len(entries) > 0 {
 			t.Errorf("--addr %s: left %v in the store", addr, entries)
 		}
+	}
+}
+
+// TestConcurrencyMessagesAgree: --concurrency out of range, at either end,
+// is refused with one message that states the whole range.
+func TestConcurrencyMessagesAgree(t *testing.T) {
+	for _, n := range []string{"0", "-1", "10001", "100000"} {
+		code, _, stderr := harness(t, t.TempDir(), "run", "smoke", "--concurrency", n, "--store", t.TempDir())
+		if want := "--concurrency " + n + ": want 1 to 10000 workers"; code != exitHarness || !strings.Contains(stderr, want) {
+			t.Errorf("--concurrency %s: exit %d %q, want %q", n, code, stderr, want)
+		}
+	}
+	for _, n := range []string{"0", "-3"} {
+		code, _, stderr := harness(t, t.TempDir(), "run", "smoke", "--ops-per-key", n, "--store", t.TempDir())
+		if code != exitHarness || !strings.Contains(stderr, "--ops-per-key "+n+": want at least 1") {
+			t.Errorf("--ops-per-key %s: exit %d %q", n, code, stderr)
+		}
+	}
+	// The top of the range passes the flag checks: the run is then refused
+	// for its fault target, before anything starts.
+	code, _, stderr := harness(t, t.TempDir(), "run", "smoke", "--concurrency", "10000", "--ops-per-key", "10000", "--nemesis", "pause@n99", "--time-limit", "30s", "--store", t.TempDir())
+	if code != exitHarness || strings.Contains(stderr, "concurrency") || !strings.Contains(stderr, `no node "n99"`) {
+		t.Errorf("--concurrency 10000: exit %d %q", code, stderr)
+	}
+}
+
+// TestStatusByNameWhenNoNodeAnswers: cluster status --name of a cluster
+// none of whose nodes answers exits 3, as --addr to it does.
+func TestStatusByNameWhenNoNodeAnswers(t *testing.T) {
+	state := t.TempDir()
+	c := &topology.Cluster{Name: "gone", Backend: "local", Spec: topology.Spec{Name: "gone", Masters: 3}}
+	for i := 1; i <= 3; i++ {
+		c.Nodes = append(c.Nodes, topology.Node{Name: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", i), Host: "127.0.0.1"})
+	}
+	if err := (topology.Store{Dir: state}).Save(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"cluster", "status", "--name", "gone"}, {"cluster", "status", "--name", "gone", "--json"}, {"cluster", "status", "--addr", "127.0.0.1:1"}} {
+		code, _, stderr := harness(t, state, args...)
+		if code != exitHarness || stderr == "" {
+			t.Errorf("%v: exit %d %q, want %d", args, code, stderr, exitHarness)
+		}
+	}
+}
+
+// notifyWriter is a progress writer that closes seen once a line with
+// want has been written.
+type notifyWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *notifyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// started reports whether a run's local cluster under store has every
+// node started: the backend records their pids once they all answer.
+func started(store string) bool {
+	recs, _ := filepath.Glob(filepath.Join(store, "*", "*", "state", "clusters", "*", "cluster.json"))
+	for _, r := range recs {
+		var c topology.Cluster
+		if b, err := os.ReadFile(r); err != nil || json.Unmarshal(b, &c) != nil || len(c.Nodes) == 0 {
+			continue
+		}
+		all := true
+		for _, n := range c.Nodes {
+			all = all && n.PID > 0
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// TestInterruptDuringProvisioning: a signal while the cluster is being
+// made (its nodes starting; the cluster forming and waiting for health)
+// says interrupted, not that the cluster never became healthy, and leaves
+// no server behind.
+func TestInterruptDuringProvisioning(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("skipping: redis-server not installed (apt-get install redis-server)")
+	}
+	for _, phase := range []string{"starting", "forming"} {
+		t.Run(phase, func(t *testing.T) {
+			store, err := filepath.Abs(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &notifyWriter{want: "backend: local", seen: make(chan struct{})}
+			var errb bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"harness", "--state-dir", t.TempDir(), "run", "smoke", "--backend", "local", "--store", store}, out, &errb)
+			}()
+			select {
+			case <-out.seen:
+			case code := <-done:
+				t.Fatalf("the run ended before provisioning: exit %d\n%s\n%s", code, out.String(), errb.String())
+			}
+			if phase == "forming" {
+				// Every node started (the record names their pids): the
+				// cluster is being formed now.
+				for deadline := time.Now().Add(time.Minute); !started(store) && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			cancel()
+			code := <-done
+			stderr := errb.String()
+			t.Logf("%s", stderr)
+			if code != exitHarness || !strings.Contains(stderr, "interrupted") || strings.Contains(stderr, "never became healthy") || strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
+				t.Errorf("exit %d, stderr:\n%s\nwant 3, interrupted, in at most two lines", code, stderr)
+			}
+			assertNoServers(t, store)
+		})
 	}
 }
