@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -23,6 +25,11 @@ type CleanupOptions struct {
 	DryRun bool
 	// Cluster, when set, limits the cleanup to that cluster's resources.
 	Cluster string
+	// RunStores are run stores (harness run --store) whose runs keep their
+	// cluster's record and local nodes' data in <store>/<scenario>/<run>/state:
+	// a run killed with SIGKILL leaves it there (megabytes of node data),
+	// and cleanup removes it once nothing holds it.
+	RunStores []string
 }
 
 // CleanupReport lists what a cleanup removed (or, dry, would remove).
@@ -37,6 +44,9 @@ type CleanupReport struct {
 	Chains []string `json:"chains"`
 	// Records are the cluster records removed from the store.
 	Records []string `json:"records"`
+	// RunState are the run dirs' state/ dirs removed: "store/x/run/state
+	// (cluster c, 28.1 MB)".
+	RunState []string `json:"run_state"`
 	// Skipped says what could not be looked at, and why (no docker engine,
 	// not root…): not an error, since there may be nothing there.
 	Skipped []string `json:"skipped,omitempty"`
@@ -44,7 +54,7 @@ type CleanupReport struct {
 
 // Empty reports whether nothing was found.
 func (r CleanupReport) Empty() bool {
-	return len(r.Containers)+len(r.Networks)+len(r.Processes)+len(r.Chains)+len(r.Records) == 0
+	return len(r.Containers)+len(r.Networks)+len(r.Processes)+len(r.Chains)+len(r.Records)+len(r.RunState) == 0
 }
 
 // Cleanup removes everything the harness left behind, e.g. after it was
@@ -65,7 +75,7 @@ func Cleanup(ctx context.Context, store Store) (CleanupReport, error) {
 
 // CleanupWith is Cleanup, narrowed or dry as opts say.
 func CleanupWith(ctx context.Context, store Store, opts CleanupOptions) (CleanupReport, error) {
-	rep := CleanupReport{DryRun: opts.DryRun, Containers: []string{}, Networks: []string{}, Processes: []string{}, Chains: []string{}, Records: []string{}}
+	rep := CleanupReport{DryRun: opts.DryRun, Containers: []string{}, Networks: []string{}, Processes: []string{}, Chains: []string{}, Records: []string{}, RunState: []string{}}
 	var errs []error
 	dockerOK, err := cleanupDocker(ctx, store, opts, &rep)
 	if err != nil {
@@ -80,6 +90,9 @@ func CleanupWith(ctx context.Context, store Store, opts CleanupOptions) (Cleanup
 		errs = append(errs, err)
 	}
 	if err := cleanupRecords(store, opts, dockerOK, &rep); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanupRunState(opts, dockerOK, &rep); err != nil {
 		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
@@ -294,4 +307,83 @@ func procName(pid int) string {
 	}
 	arg0, _, _ := strings.Cut(string(b), "\x00")
 	return filepath.Base(arg0)
+}
+
+// cleanupRunState removes the state/ dirs runs left in their run dirs
+// (<store>/<scenario>/<run>/state), after cleanupProcesses has stopped
+// their servers: a run's teardown removes its state, so one still there
+// belongs to a run that was killed (or kept with --keep, and is now
+// removed like any cluster). One a live run holds is left alone, and so is
+// a docker cluster's while the engine could not be cleaned.
+func cleanupRunState(opts CleanupOptions, dockerOK bool, rep *CleanupReport) error {
+	var errs []error
+	for _, runStore := range opts.RunStores {
+		dirs, err := filepath.Glob(filepath.Join(runStore, "*", "*", "state"))
+		if err != nil {
+			return fmt.Errorf("cleanup: %w", err)
+		}
+		sort.Strings(dirs)
+		for _, dir := range dirs {
+			if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+				continue
+			}
+			entries, _ := os.ReadDir(filepath.Join(dir, "clusters"))
+			var names []string
+			keep := false
+			for _, e := range entries {
+				if !e.IsDir() {
+					continue
+				}
+				names = append(names, e.Name())
+				st := Store{Dir: dir}
+				if Held(st.ClusterDir(e.Name())) {
+					keep = true
+					rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (cluster %s): in use by a running harness, not touched", dir, e.Name()))
+					continue
+				}
+				if c, err := st.Load(e.Name()); err == nil && c.Backend == "docker" && !dockerOK {
+					keep = true
+				}
+			}
+			if keep || opts.Cluster != "" && !slices.Contains(names, opts.Cluster) {
+				continue
+			}
+			what := "no cluster"
+			if len(names) > 0 {
+				what = "cluster " + strings.Join(names, ", ")
+			}
+			rep.RunState = append(rep.RunState, fmt.Sprintf("%s (%s, %s)", dir, what, humanBytes(dirSize(dir))))
+			if opts.DryRun {
+				continue
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				errs = append(errs, fmt.Errorf("cleanup: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dirSize is the bytes of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

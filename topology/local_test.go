@@ -216,3 +216,69 @@ func TestCleanupFindsOtherStores(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanupRemovesRunState: a run killed with SIGKILL leaves its
+// cluster's record and its nodes' data in the run dir's state/, with the
+// servers running and nothing holding them. Cleanup given the run store
+// names that dir and, once its servers are stopped, removes it; a dry run
+// and a run holding its cluster leave it.
+func TestCleanupRemovesRunState(t *testing.T) {
+	runStore := t.TempDir()
+	state := filepath.Join(runStore, "smoke", "20260101T000000-1", "state")
+	l, err := NewLocal(Store{Dir: state})
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := l.Up(ctx, Spec{Name: "t-cleanup-runstate", Masters: 3})
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Cleanup(func() { l.Down(context.Background(), c) })
+	elsewhere := Store{Dir: t.TempDir()}
+	opts := CleanupOptions{Cluster: c.Name, RunStores: []string{runStore}}
+
+	release, err := l.Store.Hold(c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := CleanupWith(ctx, elsewhere, opts)
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held.RunState) != 0 || len(held.Processes) != 0 {
+		t.Fatalf("cleanup of a held run: %+v", held)
+	}
+	dry := opts
+	dry.DryRun = true
+	rep, err := CleanupWith(ctx, elsewhere, dry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.RunState) != 1 || !strings.HasPrefix(rep.RunState[0], state+" (cluster "+c.Name+", ") {
+		t.Fatalf("dry run: run state %v, want %s", rep.RunState, state)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("the dry run removed the state: %v", err)
+	}
+	other := opts
+	other.Cluster = "some-other-cluster"
+	if rep, err := CleanupWith(ctx, elsewhere, other); err != nil || len(rep.RunState) != 0 {
+		t.Fatalf("cleanup --name some-other-cluster: %v %v", rep.RunState, err)
+	}
+	rep, err = CleanupWith(ctx, elsewhere, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.RunState) != 1 || len(rep.Processes) != len(c.Nodes) {
+		t.Errorf("cleanup: run state %v, processes %v", rep.RunState, rep.Processes)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("the run's state is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(state)); err != nil {
+		t.Errorf("cleanup removed the run dir itself, not only its state: %v", err)
+	}
+}

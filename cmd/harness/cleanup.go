@@ -17,18 +17,20 @@ func cleanupCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cleanup",
 		Usage: "remove everything a killed harness left behind (containers, networks, node processes, iptables chains, records)",
-		UsageText: "harness cleanup [--dry-run] [--name CLUSTER] [--json]\n\n" +
+		UsageText: "harness cleanup [--dry-run] [--name CLUSTER] [--store DIR] [--json]\n\n" +
 			"Only what carries the harness's labels (io.redis-harness.managed=true), chain names (RH-…)\n" +
-			"or state dir is touched, but all of it: clusters made with cluster up included. A run in\n" +
+			"or state dir is touched, but all of it: clusters made with cluster up included, and the\n" +
+			"state/ dirs killed runs left in the run store (--store). A run in\n" +
 			"progress holds its cluster, and cleanup leaves a held cluster alone (it says so); a run\n" +
 			"killed with SIGKILL holds nothing. Narrow it with --name.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "list what would be removed, remove nothing", EnvVars: []string{"HARNESS_DRY_RUN"}},
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "only this cluster's resources", EnvVars: []string{"HARNESS_CLUSTER"}},
+			&cli.StringFlag{Name: "store", Usage: "the run store whose runs' leftover state/ dirs (node data of killed runs) are removed too", Value: "store", EnvVars: []string{"HARNESS_STORE"}},
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
-			opts := topology.CleanupOptions{DryRun: c.Bool("dry-run"), Cluster: c.String("name")}
+			opts := topology.CleanupOptions{DryRun: c.Bool("dry-run"), Cluster: c.String("name"), RunStores: []string{c.String("store")}}
 			// Removal goes on after Ctrl-C: a half-made cleanup helps no one.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 2*time.Minute)
 			defer cancel()
@@ -62,7 +64,7 @@ func printCleanup(w io.Writer, rep topology.CleanupReport) {
 		items []string
 	}{
 		{"container", rep.Containers}, {"network", rep.Networks}, {"process", rep.Processes},
-		{"iptables chain", rep.Chains}, {"cluster record", rep.Records},
+		{"iptables chain", rep.Chains}, {"cluster record", rep.Records}, {"run state", rep.RunState},
 	} {
 		for _, it := range g.items {
 			fmt.Fprintf(w, "%s %s %s\n", verb, g.what, it)
