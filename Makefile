@@ -5,7 +5,7 @@ NAME    ?= demo
 BACKEND ?= auto
 PKGS    := ./...
 
-.PHONY: all build deps run cluster down test canary bench detection soak lint image clean
+.PHONY: all build deps run cluster down test canary bench detection soak lint image clean fuzz
 
 all: build
 
@@ -43,6 +43,20 @@ test: deps build
 # The canary alone (see README: harness canary).
 canary: deps build
 	$(BIN) canary --backend $(or $(filter docker,$(BACKEND)),local) $(ARGS)
+
+# Fuzz every parser of outside input for FUZZTIME each (one target per
+# go test: Go fuzzes one at a time). A crasher is saved under the
+# package's testdata/fuzz/<Target>/ and from then on runs in go test.
+FUZZTIME ?= 1m
+FUZZ := ./scenarios:FuzzParse ./nemesis:FuzzFaults ./nemesis:FuzzTarget \
+	./topology:FuzzParseClusterNodes ./topology:FuzzParseClusterShards ./topology:FuzzParseInfo \
+	./checker/history:FuzzParseOp ./checker/history:FuzzRead ./checker:FuzzReadTopology \
+	./cmd/harness:FuzzParseConfig
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZARGS) $$pkg || exit 1; \
+	done
 
 # Speed goals, measured side by side in one run (see README).
 bench: deps

@@ -31,6 +31,9 @@ type Spec struct {
 // DefaultInterval is Spec.Interval's default.
 const DefaultInterval = 10 * time.Second
 
+// MaxActions bounds a generated schedule (Spec.Faults with an interval).
+const MaxActions = 10000
+
 // Action is one fault of a timeline.
 type Action struct {
 	// At is when the fault starts, from the start of the run.
@@ -139,6 +142,10 @@ func (s Spec) Resolve(seed int64, timeLimit time.Duration) ([]Action, error) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	if n := (timeLimit - min(interval, timeLimit)) / interval / 2; n >= MaxActions {
+		// 1ns over an hour would be 1.8e12 actions: refuse, do not allocate.
+		return nil, fmt.Errorf("interval %s over a %s run makes %d faults; at most %d: lengthen the interval", interval, timeLimit, n, MaxActions)
+	}
 	var choices []Action
 	for _, f := range s.Faults {
 		a, err := parseFault(f)
@@ -151,7 +158,7 @@ func (s Spec) Resolve(seed int64, timeLimit time.Duration) ([]Action, error) {
 		choices = append(choices, a)
 	}
 	rnd := rand.New(rand.NewPCG(uint64(seed), 0x6e656d65736973))
-	for t := interval; t < timeLimit; t += 2 * interval {
+	for t := interval; t < timeLimit; {
 		a := choices[rnd.IntN(len(choices))]
 		if a.Target == "" {
 			k, _ := Lookup(a.Do)
@@ -166,6 +173,10 @@ func (s Spec) Resolve(seed int64, timeLimit time.Duration) ([]Action, error) {
 			a.Params = p
 		}
 		out = append(out, a)
+		if timeLimit-t <= 2*interval || 2*interval < interval {
+			break // the next would start past the limit (or overflow)
+		}
+		t += 2 * interval
 	}
 	if len(out) == 0 {
 		// Faults asked for and none scheduled: a run that reports valid

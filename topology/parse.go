@@ -106,7 +106,9 @@ func parseNodeLine(line string) (NodeInfo, error) {
 	if n.ConfigEpoch, err = strconv.ParseInt(f[6], 10, 64); err != nil {
 		return n, fmt.Errorf("config-epoch %q: %w", f[6], err)
 	}
-	var slots []int
+	// A set, not a list: a line repeating "0-16383" must not grow memory
+	// with every repeat (CLUSTER NODES is a server's word, outside input).
+	var owned [NumSlots]bool
 	for _, s := range f[8:] {
 		if strings.HasPrefix(s, "[") { // [slot->-id] migrating, [slot-<-id] importing
 			body := strings.Trim(s, "[]")
@@ -137,7 +139,15 @@ func parseNodeLine(line string) (NodeInfo, error) {
 		if err != nil {
 			return n, err
 		}
-		slots = append(slots, Expand([]SlotRange{r})...)
+		for slot := r.Start; slot <= r.End; slot++ {
+			owned[slot] = true
+		}
+	}
+	var slots []int
+	for slot, ok := range owned {
+		if ok {
+			slots = append(slots, slot)
+		}
 	}
 	n.Slots = Ranges(slots)
 	return n, nil
