@@ -165,6 +165,9 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		terr := env.CheckTargets(tctx, s.Nemesis.Timeline)
 		cancel()
+		if terr != nil && ctx.Err() != nil {
+			return &Outcome{Dir: dir}, harnessErr("interrupted before the run started")
+		}
 		if terr != nil {
 			log.Error("nemesis targets", "err", terr)
 			return &Outcome{Dir: dir}, &HarnessError{Err: terr}
