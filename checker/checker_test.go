@@ -78,9 +78,13 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("invalid %v failures %+v", lr.InvalidKeys, lr.Failures)
 			}
 			f := lr.Failures[0]
-			if f.Key != "{register:1}" || f.Linearized != 2 || f.State != "2" || len(f.Stuck) == 0 || f.Stuck[0].Index != 4 || f.Stuck[0].Value != int64(1) {
+			// The witness: the write of 2, then the read of 1 that began
+			// after it had completed; from any value before them.
+			if f.Key != "{register:1}" || !reflect.DeepEqual(f.Witness, []int64{2, 4}) || !f.WitnessMinimal || f.WitnessInitial != "any" ||
+				f.Linearized != 1 || f.State != "2" || len(f.Stuck) == 0 || f.Stuck[0].Index != 4 || f.Stuck[0].Value != int64(1) {
 				t.Errorf("failure %+v", f)
 			}
+			assertMinimalWitness(t, golden(t, "register-stale-read.jsonl"), f)
 			if lr.Visualization != "" {
 				t.Errorf("visualization written with no Dir: %q", lr.Visualization)
 			}
@@ -99,9 +103,11 @@ func TestGolden(t *testing.T) {
 			}
 		}},
 		{"kv-append-invalid.jsonl", lin("kv"), False, func(t *testing.T, r Result) {
-			if f := r.(*LinearizableResult).Failures[0]; f.Model != "kv" || f.State != `"ab"` {
+			f := r.(*LinearizableResult).Failures[0]
+			if f.Model != "kv" || f.State != `any value ending in "b"` || !reflect.DeepEqual(f.Witness, []int64{2, 4}) || len(f.WitnessStory) != 2 {
 				t.Errorf("failure %+v", f)
 			}
+			assertMinimalWitness(t, golden(t, "kv-append-invalid.jsonl"), f)
 		}},
 		{"register-valid.jsonl", linBudget(time.Nanosecond), Unknown, func(t *testing.T, r Result) {
 			lr := r.(*LinearizableResult)

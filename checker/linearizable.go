@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,10 +21,6 @@ import (
 // VisualizationFile is where Linearizable writes porcupine's visualization
 // of the keys it found not linearizable, inside Input.Dir.
 const VisualizationFile = "linearizability.html"
-
-// maxVisualized caps the keys whose failures are explained and drawn: the
-// verdict covers every key, the evidence the first ones in key order.
-const maxVisualized = 10
 
 // Linearizable checks every key of its workloads for linearizability with
 // porcupine, one partition per key, keys in parallel on every core. A key's
@@ -52,49 +48,88 @@ type LinearizableResult struct {
 	OpsJudged map[string]int `json:"ops_judged"`
 	// InvalidKeys are the keys shown not linearizable (the first
 	// MaxListed, sorted; InvalidCount is exact). Failures explain the first
-	// few of them.
+	// Options.MaxWitnesses of them, each by a minimal witness.
 	InvalidKeys  []string                   `json:"invalid_keys,omitempty"`
 	InvalidCount int                        `json:"invalid_count"`
 	Failures     []LinearizabilityViolation `json:"failures,omitempty"`
-	// Undecided are the keys the time budget ran out on.
-	Undecided      []string `json:"undecided,omitempty"`
-	UndecidedCount int      `json:"undecided_count"`
+	// Undecided are the keys the search did not decide: its time budget
+	// ran out or its memory ceiling was reached. UndecidedWhy says why for
+	// each of them, and how far its search got.
+	Undecided      []string     `json:"undecided,omitempty"`
+	UndecidedCount int          `json:"undecided_count"`
+	UndecidedWhy   []SkippedKey `json:"undecided_why,omitempty"`
 	// Skipped are keys no model fits (mixed or unknown f, values of the
 	// wrong type), with why.
 	Skipped      []SkippedKey `json:"skipped,omitempty"`
 	SkippedCount int          `json:"skipped_count"`
-	// Visualization is porcupine's drawing of the failures, a file name in
-	// the run directory; VisualizationError why it could not be written.
-	Visualization      string  `json:"visualization,omitempty"`
-	VisualizationError string  `json:"visualization_error,omitempty"`
-	BudgetS            float64 `json:"budget_s"`
-	DurationS          float64 `json:"duration_s"`
+	// Visualization is porcupine's drawing of the failures' witnesses, a
+	// file name in the run directory; VisualizationError why it could not
+	// be written.
+	Visualization      string `json:"visualization,omitempty"`
+	VisualizationError string `json:"visualization_error,omitempty"`
+	// BudgetS is the search's time budget and MemoryCeiling its memory
+	// ceiling (bytes); SearchS the time the verdict took and PeakMemory the
+	// most memory the runtime held meanwhile (bytes). DurationS is the
+	// whole check, explanation included.
+	BudgetS       float64 `json:"budget_s"`
+	MemoryCeiling int64   `json:"memory_ceiling"`
+	SearchS       float64 `json:"search_s"`
+	PeakMemory    int64   `json:"peak_memory"`
+	DurationS     float64 `json:"duration_s"`
+	// ExplainBudgetS is the explanation's time budget, for all failing keys
+	// together; ExplainS what it took; ExplainCut, when set, says what cut
+	// it short (its budget, its memory ceiling). The verdict never waits on
+	// the explanation and never changes with it.
+	ExplainBudgetS float64 `json:"explain_budget_s,omitempty"`
+	ExplainS       float64 `json:"explain_s,omitempty"`
+	ExplainCut     string  `json:"explain_cut,omitempty"`
 }
 
 // Verdict is the result's verdict.
 func (r *LinearizableResult) Verdict() Valid { return r.Valid }
 
-// LinearizabilityViolation explains one key that is not linearizable: the
-// longest linearizable prefix the search found, the model's state after it,
-// and the ops that could not come next.
+// LinearizabilityViolation explains one key that is not linearizable by a
+// witness: a few of its ops that are not linearizable by themselves, such
+// that without any one of them the rest is (1-minimal). Linearized, State,
+// Last and Stuck tell the witness's story: the longest order of its ops
+// the model accepts, the value after it, and the ops that could not come
+// next.
 type LinearizabilityViolation struct {
 	Key   string `json:"key"`
 	Model string `json:"model"`
 	Ops   int    `json:"ops"`
-	// Linearized is the length of the longest linearizable prefix; State
-	// the register's or string's value after it.
+	// Witness is the invoke-record indexes of the witness's ops, in history
+	// order; WitnessStory one line per op, in the same order; WitnessOps
+	// the ops themselves. WitnessMinimal says whether removing any one op
+	// was shown to make the rest linearizable; WitnessNote why not, when
+	// it is not (the shrink's budget ran out, a check was undecided).
+	// WitnessChecks is how many porcupine checks the shrinking took.
+	Witness        []int64  `json:"witness,omitempty"`
+	WitnessStory   []string `json:"witness_story,omitempty"`
+	WitnessOps     []OpRef  `json:"witness_ops,omitempty"`
+	WitnessMinimal bool     `json:"witness_minimal"`
+	WitnessNote    string   `json:"witness_note,omitempty"`
+	WitnessChecks  int      `json:"witness_checks,omitempty"`
+	// WitnessInitial is "any" when the witness is not linearizable
+	// whatever value the key held before it (a stale read: the write it
+	// missed, then the read), "null" when it leans on the key being null
+	// before (a value read that nothing wrote).
+	WitnessInitial string `json:"witness_initial,omitempty"`
+	// Linearized is the length of the longest order of the witness's ops
+	// the model accepts; State the register's or string's value after it.
 	Linearized int    `json:"linearized"`
 	State      string `json:"state"`
-	// Last are the final ops of that prefix (up to 5), in order.
+	// Last are the final ops of that order (up to 5), in order.
 	Last []OpRef `json:"last,omitempty"`
 	// Stuck is the op that had to come next (the earliest to complete of
 	// those left) and the ops concurrent with it; none fits the state.
 	Stuck []OpRef `json:"stuck,omitempty"`
-	// Detail is set when the explanation could not be computed.
+	// Detail is set when the explanation could not be computed in full.
 	Detail string `json:"detail,omitempty"`
 }
 
-// SkippedKey is a key no model could judge.
+// SkippedKey is a key and a reason: one no model could judge, or one the
+// search left undecided.
 type SkippedKey struct {
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
@@ -111,6 +146,10 @@ const (
 	kvGet                         // get → s
 	kvPut                         // put s
 	kvAppend                      // append s
+	// anyStart is no op of the history: it stands first in a witness that
+	// is not linearizable whatever value its key held before, and sets
+	// the state to linAny (see linStepAny).
+	anyStart
 )
 
 // regNil is the register's value before the first write (a read of null).
@@ -122,6 +161,8 @@ const regNil = math.MinInt64
 type linOp struct {
 	kind linKind
 	info bool // outcome unknown: it may take effect any time after its invocation
+	// pos is the op's position in its key's ops, which are in history order.
+	pos  int32
 	a, b int64
 	s    string
 	next any
@@ -134,9 +175,19 @@ type linOp struct {
 // linInit is every key's initial state: null, i.e. regNil or "".
 type linInit struct{}
 
+// linAny is the state of a key whose value is not known: any value. Only
+// the explanation uses it (linStepAny), to find witnesses that do not
+// lean on the key having been null before them.
+type linAny struct{}
+
+// linAnyEnd is the state of a kv key whose value is not known but for how
+// it ends: what was appended since.
+type linAnyEnd string
+
 var (
 	linSeed        = maphash.MakeSeed()
 	linInitBox any = linInit{}
+	linAnyBox  any = linAny{}
 )
 
 func regState(s any) int64 {
@@ -153,43 +204,52 @@ func kvState(s any) string {
 	return ""
 }
 
-// linModel is the porcupine model of both register and kv keys. Once
-// cancelled, every step fails so that the search ends at once; the caller
-// then discards the (meaningless) answer.
-func linModel(cancelled *atomic.Bool) porcupine.Model {
-	return porcupine.Model{
-		Init: func() any { return linInitBox },
-		Step: func(state, input, _ any) (bool, any) {
-			if cancelled.Load() {
-				return false, state
-			}
-			op := input.(*linOp)
-			switch op.kind {
-			case regRead:
-				return regState(state) == op.a, state
-			case regWrite, kvPut:
-				return true, op.next
-			case regCAS:
-				if regState(state) == op.a {
-					return true, op.next
-				}
-				// A cas of unknown outcome may have found another value.
-				return op.info, state
-			case regCASMismatch:
-				return regState(state) != op.a, state
-			case kvGet:
-				return kvState(state) == op.s, state
-			case kvAppend:
-				return true, kvState(state) + op.s
-			}
+// linModel is the porcupine model of both register and kv keys. Once stop
+// is set, every step fails so that the search ends at once; the caller
+// then discards the (meaningless) answer. reached, when not nil, records
+// the furthest op (its pos + 1) the search has placed: how far it got.
+func linModel(stop *atomic.Bool, reached *atomic.Int32) porcupine.Model {
+	m := linModelBase(linInitBox)
+	m.Step = func(state, input, _ any) (bool, any) {
+		if stop.Load() {
 			return false, state
-		},
+		}
+		op := input.(*linOp)
+		ok, next := linStep(state, op)
+		if ok && reached != nil && op.pos >= reached.Load() {
+			reached.Store(op.pos + 1)
+		}
+		return ok, next
+	}
+	return m
+}
+
+// linModelAny is the explanation's model: linStepAny's steps, from init
+// (linAnyBox: any value; linInitBox: null).
+func linModelAny(stop *atomic.Bool, init any) porcupine.Model {
+	m := linModelBase(init)
+	m.Step = func(state, input, _ any) (bool, any) {
+		if stop.Load() {
+			return false, state
+		}
+		return linStepAny(state, input.(*linOp))
+	}
+	return m
+}
+
+func linModelBase(init any) porcupine.Model {
+	return porcupine.Model{
+		Init: func() any { return init },
 		Hash: func(state any) uint64 {
 			switch v := state.(type) {
 			case int64:
 				return uint64(v) * 0x9E3779B97F4A7C15
 			case string:
 				return maphash.String(linSeed, v)
+			case linAny:
+				return 0x5bd1e995
+			case linAnyEnd:
+				return maphash.String(linSeed, string(v)) ^ 0x5bd1e995
 			}
 			return 0
 		},
@@ -204,6 +264,75 @@ func linModel(cancelled *atomic.Bool) porcupine.Model {
 	}
 }
 
+// linStepAny is linStep where the state may be linAny, a value not known.
+// An op that reveals the value (a read, an ok cas) pins it; one that
+// leaves it unknowable (an append, a cas of unknown outcome or that found
+// another value) leaves linAny: a state that admits more than the truth,
+// so that what this model finds illegal is illegal from every value.
+func linStepAny(state any, op *linOp) (bool, any) {
+	if op.kind == anyStart {
+		return true, linAnyBox
+	}
+	if end, ok := state.(linAnyEnd); ok {
+		switch op.kind {
+		case kvGet:
+			return strings.HasSuffix(op.s, string(end)), op.s
+		case kvPut:
+			return true, op.next
+		case kvAppend:
+			return true, end + linAnyEnd(op.s)
+		}
+		return false, state
+	}
+	if _, ok := state.(linAny); !ok {
+		return linStep(state, op)
+	}
+	switch op.kind {
+	case regRead:
+		if op.a == regNil {
+			return true, linInitBox
+		}
+		return true, op.a
+	case regWrite, kvPut:
+		return true, op.next
+	case regCAS:
+		if op.info {
+			return true, linAnyBox
+		}
+		return true, op.next
+	case kvGet:
+		return true, op.s
+	case kvAppend:
+		return true, linAnyEnd(op.s)
+	case regCASMismatch:
+		return true, linAnyBox
+	}
+	return false, state
+}
+
+// linStep is the model's step: whether op fits state, and the state after.
+func linStep(state any, op *linOp) (bool, any) {
+	switch op.kind {
+	case regRead:
+		return regState(state) == op.a, state
+	case regWrite, kvPut:
+		return true, op.next
+	case regCAS:
+		if regState(state) == op.a {
+			return true, op.next
+		}
+		// A cas of unknown outcome may have found another value.
+		return op.info, state
+	case regCASMismatch:
+		return regState(state) != op.a, state
+	case kvGet:
+		return kvState(state) == op.s, state
+	case kvAppend:
+		return true, kvState(state) + op.s
+	}
+	return false, state
+}
+
 func describeLinState(state any) string {
 	switch v := state.(type) {
 	case int64:
@@ -213,6 +342,10 @@ func describeLinState(state any) string {
 		return strconv.FormatInt(v, 10)
 	case string:
 		return shortQuote(v)
+	case linAny:
+		return "any value"
+	case linAnyEnd:
+		return "any value ending in " + shortQuote(string(v))
 	}
 	return "null"
 }
@@ -242,6 +375,8 @@ func describeLinOp(op *linOp) string {
 		s = "put " + shortQuote(op.s)
 	case kvAppend:
 		s = "append " + shortQuote(op.s)
+	case anyStart:
+		s = "the value before: any"
 	}
 	if op.info {
 		s += " (info)"
@@ -260,14 +395,27 @@ type linKey struct {
 	n, reg, kv int
 	// verdict after the search
 	res porcupine.CheckResult
+	// stop ends the key's search (the memory ceiling, cancellation);
+	// reached is how far it got (see linModel); why says why the key was
+	// left undecided; done is closed when its search returns.
+	stop    atomic.Bool
+	reached atomic.Int32
+	why     string
+	done    chan struct{}
+	started time.Time
 }
 
-// Check runs the search.
+// Check runs the search: the verdict under the check's time budget and
+// memory ceiling, then, for the keys found not linearizable, the
+// explanation (witnesses, drawing) under budgets of its own, which never
+// change the verdict.
 func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 	started := time.Now()
 	budget := c.Options.timeout()
-	res := &LinearizableResult{Models: map[string]int{}, OpsJudged: map[string]int{}, BudgetS: budget.Seconds()}
+	ceiling := c.Options.checkMemory()
+	res := &LinearizableResult{Models: map[string]int{}, OpsJudged: map[string]int{}, BudgetS: budget.Seconds(), MemoryCeiling: ceiling}
 	defer func() { res.DurationS = time.Since(started).Seconds() }()
+	defer limitMemory(ceiling)()
 
 	keys := c.prepare(in)
 	var jobs []*linKey
@@ -289,14 +437,9 @@ func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 		return res
 	}
 
-	var cancelled atomic.Bool
-	stop := context.AfterFunc(ctx, func() { cancelled.Store(true) })
-	defer stop()
-	if ctx.Err() != nil {
-		cancelled.Store(true)
-	}
-	deadline := started.Add(budget)
-	search(jobs, linModel(&cancelled), deadline, &cancelled)
+	peak := decide(ctx, in, jobs, budget, started.Add(budget), ceiling)
+	res.PeakMemory = peak.held
+	res.SearchS = time.Since(started).Seconds()
 
 	var invalid, undecided []*linKey
 	for _, k := range jobs {
@@ -313,6 +456,7 @@ func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 	}
 	for _, k := range undecided {
 		res.Undecided = capped(res.Undecided, k.key)
+		res.UndecidedWhy = capped(res.UndecidedWhy, SkippedKey{Key: k.key, Reason: k.why})
 	}
 
 	var reasons []string
@@ -326,24 +470,47 @@ func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 		res.Valid = True
 	}
 	if len(undecided) > 0 {
-		why := fmt.Sprintf("the search budget of %s", budget)
-		if cancelled.Load() {
-			why = "cancellation"
-		}
-		reasons = append(reasons, fmt.Sprintf("%d keys undecided after %s (%s)", len(undecided), why, keyList(res.Undecided, len(undecided))))
+		reasons = append(reasons, undecidedReason(undecided, res.Undecided))
 	}
 	if res.SkippedCount > 0 {
 		reasons = append(reasons, fmt.Sprintf("%d keys fit no model (%s: %s)", res.SkippedCount, res.Skipped[0].Key, res.Skipped[0].Reason))
 	}
 	res.Reason = joinReasons(reasons)
 
-	if len(invalid) > 0 && !cancelled.Load() {
-		if len(invalid) > maxVisualized {
-			invalid = invalid[:maxVisualized]
-		}
-		c.explain(in, invalid, res, &cancelled)
+	if len(invalid) > 0 && ctx.Err() == nil {
+		c.explain(ctx, in, invalid, res)
 	}
 	return res
+}
+
+// undecidedReason says which keys were left undecided and why: the first
+// key's own story (how far its search got), then the count by cause.
+func undecidedReason(undecided []*linKey, listed []string) string {
+	causes := map[string]int{}
+	var order []string
+	for _, k := range undecided {
+		cause, _, _ := strings.Cut(k.why, ":")
+		if causes[cause] == 0 {
+			order = append(order, cause)
+		}
+		causes[cause]++
+	}
+	first := undecided[0]
+	for _, k := range undecided {
+		if strings.HasPrefix(k.why, "stopped at the memory ceiling") {
+			first = k // the most telling one
+			break
+		}
+	}
+	s := fmt.Sprintf("%d keys undecided (%s): %s %s", len(undecided), keyList(listed, len(undecided)), first.key, first.why)
+	if len(order) > 1 {
+		var parts []string
+		for _, c := range order {
+			parts = append(parts, fmt.Sprintf("%d %s", causes[c], c))
+		}
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
 }
 
 func keyList(keys []string, total int) string {
@@ -354,10 +521,115 @@ func keyList(keys []string, total int) string {
 	return fmt.Sprint(keys)
 }
 
-// search decides every key, biggest first, on every core, until deadline.
-func search(jobs []*linKey, model porcupine.Model, deadline time.Time, cancelled *atomic.Bool) {
+// progress says how far k's search got: the furthest op it placed.
+func (k *linKey) progress(in *Input) string {
+	r := int(k.reached.Load())
+	if r == 0 || len(k.slab) == 0 {
+		return fmt.Sprintf("its search had placed none of its %d ops", len(k.ops))
+	}
+	o := in.Operations[k.slab[r-1].op]
+	return fmt.Sprintf("its search had placed ops up to op %d of %d (record #%d, invoked at %s)", r, len(k.ops), o.Invoke.Index, nsText(o.Invoke.Time))
+}
+
+// nsText writes a history time (ns since the run started) for people.
+func nsText(ns int64) string {
+	switch {
+	case ns >= 1e6 || ns <= -1e6:
+		return fmt.Sprintf("%.3f s", float64(ns)/1e9)
+	case ns >= 1e3 || ns <= -1e3:
+		return fmt.Sprintf("%.3f ms", float64(ns)/1e6)
+	}
+	return fmt.Sprintf("%d ns", ns)
+}
+
+// settleGrace bounds how long the search goes on once a key is shown not
+// linearizable: the verdict is settled, and the other keys are searched
+// only for the evidence (how many keys fail), which must not hold the
+// verdict back by the whole budget. They get as long again as the
+// verdict took, within these bounds.
+const (
+	minSettleGrace = 100 * time.Millisecond
+	maxSettleGrace = time.Second
+)
+
+// decide searches every key, biggest first, on every core, until deadline
+// (or a grace after a key is found not linearizable), under the
+// memory ceiling. When the runtime's memory passes the ceiling,
+// the biggest key being searched is stopped (its search holds the most:
+// porcupine's cache keeps a bitset of its ops per state it visits), its
+// memory collected, and the others go on. It returns the peak memory seen.
+func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration, deadline time.Time, ceiling int64) memSample {
 	order := append([]*linKey(nil), jobs...)
 	sort.SliceStable(order, func(i, j int) bool { return len(order[i].ops) > len(order[j].ops) })
+	var mu sync.Mutex
+	inflight := map[*linKey]bool{}
+	stopAll := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for k := range inflight {
+			if !k.stop.Load() {
+				k.why = "cancelled: the check was interrupted"
+				k.stop.Store(true)
+			}
+		}
+	})
+	defer stopAll()
+	watch := watchMemory(func(m memSample) bool { return overCeiling(m, ceiling) }, func(m memSample) bool {
+		mu.Lock()
+		var big *linKey
+		for k := range inflight {
+			if !k.stop.Load() && (big == nil || len(k.ops) > len(big.ops)) {
+				big = k
+			}
+		}
+		if big == nil {
+			mu.Unlock()
+			return false
+		}
+		big.why = fmt.Sprintf("stopped at the memory ceiling of %s (runtime holding %s, live heap %s) after %.1f s of search",
+			SizeText(ceiling), SizeText(m.held), SizeText(m.live), time.Since(big.started).Seconds())
+		big.stop.Store(true)
+		mu.Unlock()
+		select { // its search unwinds in moments; then its cache is garbage
+		case <-big.done:
+		case <-time.After(2 * time.Second):
+		}
+		return true
+	})
+
+	// Once a key is shown not linearizable the verdict is settled: the
+	// other keys get settleGrace more, for the evidence, and no longer.
+	begun := time.Now()
+	var settled string // the key that settled it, under mu
+	var settleAt time.Time
+	var settleTimer *time.Timer
+	settle := func(k *linKey) {
+		mu.Lock()
+		defer mu.Unlock()
+		if settled != "" {
+			return
+		}
+		grace := min(max(time.Since(begun), minSettleGrace), maxSettleGrace)
+		settled, settleAt = k.key, time.Now().Add(grace)
+		settleTimer = time.AfterFunc(grace, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for k := range inflight {
+				if !k.stop.Load() {
+					k.why = fmt.Sprintf("not needed for the verdict: the search stopped %s after %s was found not linearizable, %.1f s into this key", grace.Round(time.Millisecond), settled, time.Since(k.started).Seconds())
+					k.stop.Store(true)
+				}
+			}
+		})
+	}
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if settleTimer != nil {
+			settleTimer.Stop()
+		}
+	}()
+
 	next := make(chan *linKey)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(order), 1)) {
@@ -366,13 +638,41 @@ func search(jobs []*linKey, model porcupine.Model, deadline time.Time, cancelled
 			defer wg.Done()
 			for k := range next {
 				left := time.Until(deadline)
-				if left <= 0 || cancelled.Load() {
-					k.res = porcupine.Unknown
+				mu.Lock()
+				by, at := settled, settleAt
+				mu.Unlock()
+				switch {
+				case ctx.Err() != nil:
+					k.res, k.why = porcupine.Unknown, "cancelled: not searched before the check was interrupted"
+					continue
+				case by != "" && !time.Now().Before(at):
+					k.res, k.why = porcupine.Unknown, fmt.Sprintf("not searched, not needed for the verdict: %s was found not linearizable", by)
+					continue
+				case left <= 0:
+					k.res, k.why = porcupine.Unknown, "not searched: the search budget ran out on other keys first"
 					continue
 				}
-				k.res = porcupine.CheckOperationsTimeout(model, k.ops, left)
-				if cancelled.Load() {
+				k.done, k.started = make(chan struct{}), time.Now()
+				mu.Lock()
+				inflight[k] = true
+				mu.Unlock()
+				k.res = porcupine.CheckOperationsTimeout(linModel(&k.stop, &k.reached), k.ops, left)
+				mu.Lock()
+				delete(inflight, k)
+				stopped := k.stop.Load()
+				mu.Unlock()
+				close(k.done)
+				switch {
+				case stopped:
 					k.res = porcupine.Unknown
+				case k.res == porcupine.Unknown:
+					k.why = fmt.Sprintf("the search budget of %s ran out after %.1f s on it", budget, time.Since(k.started).Seconds())
+				}
+				if k.res == porcupine.Unknown {
+					k.why += "; " + k.progress(in)
+				}
+				if k.res == porcupine.Illegal {
+					settle(k)
 				}
 				if k.res != porcupine.Illegal {
 					k.ops, k.slab = nil, nil // only failures are explained
@@ -385,6 +685,7 @@ func search(jobs []*linKey, model porcupine.Model, deadline time.Time, cancelled
 	}
 	close(next)
 	wg.Wait()
+	return watch.Stop()
 }
 
 // prepare turns the workloads' operations into model inputs, per key,
@@ -476,6 +777,7 @@ func (k *linKey) finish() {
 	k.ops = make([]porcupine.Operation, len(k.slab))
 	for j := range k.slab {
 		p := &k.slab[j]
+		p.pos = int32(j)
 		k.ops[j] = porcupine.Operation{ClientId: int(p.proc), Input: p, Output: p, Call: p.call, Return: p.ret}
 	}
 }
@@ -571,117 +873,4 @@ func kvValue(v any) (string, error) {
 		return strconv.FormatInt(n, 10), nil
 	}
 	return "", fmt.Errorf("kv value %v is not a string", v)
-}
-
-// explain re-checks the invalid keys verbosely: the longest linearizable
-// prefix of each, the ops stuck after it, and porcupine's visualization.
-func (c *Linearizable) explain(in *Input, invalid []*linKey, res *LinearizableResult, cancelled *atomic.Bool) {
-	// Dense client ids: porcupine draws one row per id up to the largest.
-	dense := map[int]int{}
-	var all []porcupine.Operation
-	bounds := make([]int, 0, len(invalid)+1)
-	for _, k := range invalid {
-		bounds = append(bounds, len(all))
-		for _, op := range k.ops {
-			o := in.Operations[op.Input.(*linOp).op]
-			id, ok := dense[o.Invoke.Process]
-			if !ok {
-				id = len(dense)
-				dense[o.Invoke.Process] = id
-			}
-			op.ClientId = id
-			op.Metadata = fmt.Sprintf("process %d, records %d→%d, %s%s", o.Invoke.Process, o.Invoke.Index, o.Complete.Index, o.Type(), nodeText(o))
-			all = append(all, op)
-		}
-	}
-	bounds = append(bounds, len(all))
-	model := linModel(cancelled)
-	model.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
-		if len(h) != len(all) {
-			return [][]porcupine.Operation{h}
-		}
-		out := make([][]porcupine.Operation, 0, len(invalid))
-		for i := 0; i+1 < len(bounds); i++ {
-			out = append(out, h[bounds[i]:bounds[i+1]])
-		}
-		return out
-	}
-	verdict, info := porcupine.CheckOperationsVerbose(model, all, c.Options.timeout())
-	if verdict != porcupine.Illegal || cancelled.Load() {
-		for _, k := range invalid {
-			res.Failures = append(res.Failures, LinearizabilityViolation{Key: k.key, Model: k.model, Ops: len(k.ops),
-				Detail: fmt.Sprintf("the explaining search ended %s within its budget", verdict)})
-		}
-		return
-	}
-	partials := info.PartialLinearizationsOperations()
-	for p, k := range invalid {
-		v := LinearizabilityViolation{Key: k.key, Model: k.model, Ops: len(k.ops)}
-		if p < len(partials) {
-			explainKey(&v, in, model, all[bounds[p]:bounds[p+1]], partials[p])
-		}
-		res.Failures = append(res.Failures, v)
-	}
-	if in.Dir != "" {
-		path := filepath.Join(in.Dir, VisualizationFile)
-		if err := porcupine.VisualizePath(model, info, path); err != nil {
-			res.VisualizationError = fmt.Sprintf("write %s: %v", path, err)
-		} else {
-			res.Visualization = VisualizationFile
-		}
-	}
-}
-
-func nodeText(o history.Operation) string {
-	if o.Complete.Node == "" {
-		return ""
-	}
-	return ", node " + o.Complete.Node
-}
-
-func explainKey(v *LinearizabilityViolation, in *Input, model porcupine.Model, ops []porcupine.Operation, partials [][]porcupine.Operation) {
-	var longest []porcupine.Operation
-	for _, l := range partials {
-		if len(l) > len(longest) {
-			longest = l
-		}
-	}
-	v.Linearized = len(longest)
-	done := map[*linOp]bool{}
-	state := model.Init()
-	for _, op := range longest {
-		lo := op.Input.(*linOp)
-		done[lo] = true
-		_, state = model.Step(state, lo, nil)
-	}
-	v.State = describeLinState(state)
-	for _, op := range longest[max(0, len(longest)-5):] {
-		v.Last = append(v.Last, Ref(in.Operations[op.Input.(*linOp).op]))
-	}
-	var left []porcupine.Operation
-	for _, op := range ops {
-		if !done[op.Input.(*linOp)] {
-			left = append(left, op)
-		}
-	}
-	if len(left) == 0 {
-		v.Detail = "the search found a complete linearization when explaining"
-		return
-	}
-	first := left[0]
-	for _, op := range left {
-		if op.Return < first.Return {
-			first = op
-		}
-	}
-	stuck := []porcupine.Operation{first}
-	for _, op := range left {
-		if op.Input != first.Input && op.Call <= first.Return && len(stuck) < 10 {
-			stuck = append(stuck, op)
-		}
-	}
-	sort.SliceStable(stuck[1:], func(i, j int) bool { return stuck[1+i].Call < stuck[1+j].Call })
-	for _, op := range stuck {
-		v.Stuck = append(v.Stuck, Ref(in.Operations[op.Input.(*linOp).op]))
-	}
 }

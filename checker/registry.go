@@ -20,6 +20,17 @@ type Options struct {
 	// history; keys it does not decide make the verdict unknown. Zero means
 	// DefaultCheckTimeout.
 	CheckTimeout time.Duration
+	// CheckMemory is the memory ceiling of the linearizability search, in
+	// bytes: past it the search stops and the keys it was on are unknown.
+	// Zero means DefaultCheckMemory(). ExplainTimeout and ExplainMemory
+	// bound the explanation of the failing keys (zero: 10 s, 1 GiB of
+	// live heap), ShrinkTimeout the shrinking of each key's witness (zero:
+	// 5 s) and MaxWitnesses how many keys get one (zero: 20); see budget.go.
+	CheckMemory    int64
+	ExplainTimeout time.Duration
+	ExplainMemory  int64
+	ShrinkTimeout  time.Duration
+	MaxWitnesses   int
 	// Only, when set, makes every client op count as this workload whatever
 	// its key: `harness check --workload W` on a history from elsewhere,
 	// whose keys carry no hash tag of ours.

@@ -79,7 +79,13 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 	if only != "" {
 		names = []string{only}
 	}
-	checkers, err := checker.ForWorkloads(names, checker.Options{CheckTimeout: s.Check.Timeout, Only: only})
+	opts := checker.Options{CheckTimeout: s.Check.Timeout, Only: only}
+	if s.Check.Memory != "" {
+		if opts.CheckMemory, err = checker.ParseSize(s.Check.Memory); err != nil {
+			return nil, &HarnessError{Err: fmt.Errorf("check.memory: %w", err)}
+		}
+	}
+	checkers, err := checker.ForWorkloads(names, opts)
 	if err != nil {
 		return nil, &HarnessError{Err: err}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/topology"
@@ -63,6 +64,11 @@ type ClusterSpec struct {
 type CheckSpec struct {
 	// Timeout is the linearizability checker's budget; past it the verdict is unknown.
 	Timeout time.Duration `yaml:"timeout"`
+	// Memory is the linearizability search's memory ceiling, a size such
+	// as 4GiB or 512MiB (checker.ParseSize); past it the keys being
+	// searched are unknown. Empty: the smaller of 4 GiB and half the
+	// machine's memory.
+	Memory string `yaml:"memory,omitempty"`
 }
 
 //go:embed files/*.yaml
@@ -192,6 +198,11 @@ func (s *Scenario) Validate() error {
 	for name := range s.Expect {
 		if !slices.Contains(history.Checkers(), name) {
 			return fmt.Errorf("expect: %q is no checker: want some of %s", name, strings.Join(history.Checkers(), ", "))
+		}
+	}
+	if s.Check.Memory != "" {
+		if _, err := checker.ParseSize(s.Check.Memory); err != nil {
+			return fmt.Errorf("check.memory: %w", err)
 		}
 	}
 	if !s.Nemesis.Empty() {

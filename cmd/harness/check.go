@@ -25,6 +25,7 @@ func checkCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "workload", Usage: "judge every client op as this workload (" + joinNames(checker.KnownWorkloads()) + ")"},
 			&cli.DurationFlag{Name: "check-timeout", Usage: "linearizability budget; past it the verdict is unknown"},
+			checkMemoryFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -54,6 +55,9 @@ func checkCommand() *cli.Command {
 			if c.IsSet("check-timeout") {
 				s.Check.Timeout = c.Duration("check-timeout")
 			}
+			if err := applyCheckMemory(c, s); err != nil {
+				return err
+			}
 			out, err := scenarios.Judge(c.Context, dir, s, only)
 			if err != nil {
 				return withCode(exitHarness, fmt.Errorf("check %s: %w", dir, err))
@@ -65,4 +69,23 @@ func checkCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// checkMemoryFlag is --check-memory, for every command that judges a history.
+func checkMemoryFlag() cli.Flag {
+	return &cli.StringFlag{Name: "check-memory", EnvVars: []string{"HARNESS_CHECK_MEMORY"},
+		Usage: "memory ceiling of the linearizability search, e.g. 4GiB or 512MiB; past it the keys being searched are unknown (default: the scenario's, else the smaller of 4 GiB and half the machine's memory)"}
+}
+
+// applyCheckMemory sets the scenario's check.memory from --check-memory.
+func applyCheckMemory(c *cli.Context, s *scenarios.Scenario) error {
+	v := c.String("check-memory")
+	if v == "" {
+		return nil
+	}
+	if _, err := checker.ParseSize(v); err != nil {
+		return usageErr("--check-memory: %v", err)
+	}
+	s.Check.Memory = v
+	return nil
 }

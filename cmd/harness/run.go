@@ -85,6 +85,7 @@ func scenarioFlags() []cli.Flag {
 		&cli.StringFlag{Name: "workload", Usage: "replace the scenario's workloads with this one (" + joinNames(workloads.Names()) + ")"},
 		&cli.IntFlag{Name: "ops-per-key", Usage: "ops per key before moving to a fresh key (default: the scenario's, else 1000)"},
 		&cli.DurationFlag{Name: "check-timeout", Usage: "linearizability budget; past it the verdict is unknown"},
+		checkMemoryFlag(),
 		&cli.StringSliceFlag{Name: "nemesis", Usage: "faults to alternate with heals, replacing the scenario's (" + joinNames(nemesis.Names()) + "; a target after @, e.g. partition@primary)"},
 		&cli.DurationFlag{Name: "nemesis-interval", Usage: "how long each fault lasts, and the healed time between faults", Value: nemesis.DefaultInterval},
 	}
@@ -126,6 +127,9 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 	}
 	if c.IsSet("check-timeout") {
 		s.Check.Timeout = c.Duration("check-timeout")
+	}
+	if err := applyCheckMemory(c, s); err != nil {
+		return err
 	}
 	if w := c.String("workload"); w != "" {
 		s.Client.Workloads = []workloads.Spec{{Name: w}}
@@ -215,7 +219,7 @@ func runReplay(c *cli.Context) error {
 		return usageErr("--replay %s: give no scenarios with --replay (it reruns the run dir's own scenario.yaml)", dir)
 	}
 	// Only where the run goes may change; everything else would make it another run.
-	for _, f := range []string{"addr", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "test-count", "nemesis", "nemesis-interval"} {
+	for _, f := range []string{"addr", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "check-memory", "test-count", "nemesis", "nemesis-interval"} {
 		if c.IsSet(f) {
 			return usageErr("--%s with --replay: a replay keeps the original run's settings (only --backend, --store and --keep may be given); run the scenario file %s with --%s instead for a different run", f, filepath.Join(dir, "scenario.yaml"), f)
 		}
