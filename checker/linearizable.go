@@ -89,11 +89,12 @@ type LinearizableResult struct {
 func (r *LinearizableResult) Verdict() Valid { return r.Valid }
 
 // LinearizabilityViolation explains one key that is not linearizable by a
-// witness: a few of its ops that are not linearizable by themselves, such
-// that without any one of them the rest is (1-minimal). Linearized, State,
-// Last and Stuck tell the witness's story: the longest order of its ops
-// the model accepts, the value after it, and the ops that could not come
-// next.
+// witness: a few of its ops that cannot be linearized even when every
+// other write of the key is taken to have happened at any time after its
+// invocation, or not at all, and every other read is left out; without
+// any one of them, they can (1-minimal). Linearized, State, Last and Stuck
+// tell the witness's story: the longest order the model accepts, the
+// value after it, and the ops that could not come next.
 type LinearizabilityViolation struct {
 	Key   string `json:"key"`
 	Model string `json:"model"`
@@ -110,13 +111,9 @@ type LinearizabilityViolation struct {
 	WitnessMinimal bool     `json:"witness_minimal"`
 	WitnessNote    string   `json:"witness_note,omitempty"`
 	WitnessChecks  int      `json:"witness_checks,omitempty"`
-	// WitnessInitial is "any" when the witness is not linearizable
-	// whatever value the key held before it (a stale read: the write it
-	// missed, then the read), "null" when it leans on the key being null
-	// before (a value read that nothing wrote).
-	WitnessInitial string `json:"witness_initial,omitempty"`
 	// Linearized is the length of the longest order of the witness's ops
-	// the model accepts; State the register's or string's value after it.
+	// (and the other writes it needs) that the model accepts; State the
+	// register's or string's value after it.
 	Linearized int    `json:"linearized"`
 	State      string `json:"state"`
 	// Last are the final ops of that order (up to 5), in order.
@@ -146,10 +143,6 @@ const (
 	kvGet                         // get → s
 	kvPut                         // put s
 	kvAppend                      // append s
-	// anyStart is no op of the history: it stands first in a witness that
-	// is not linearizable whatever value its key held before, and sets
-	// the state to linAny (see linStepAny).
-	anyStart
 )
 
 // regNil is the register's value before the first write (a read of null).
@@ -175,19 +168,9 @@ type linOp struct {
 // linInit is every key's initial state: null, i.e. regNil or "".
 type linInit struct{}
 
-// linAny is the state of a key whose value is not known: any value. Only
-// the explanation uses it (linStepAny), to find witnesses that do not
-// lean on the key having been null before them.
-type linAny struct{}
-
-// linAnyEnd is the state of a kv key whose value is not known but for how
-// it ends: what was appended since.
-type linAnyEnd string
-
 var (
 	linSeed        = maphash.MakeSeed()
 	linInitBox any = linInit{}
-	linAnyBox  any = linAny{}
 )
 
 func regState(s any) int64 {
@@ -209,7 +192,7 @@ func kvState(s any) string {
 // then discards the (meaningless) answer. reached, when not nil, records
 // the furthest op (its pos + 1) the search has placed: how far it got.
 func linModel(stop *atomic.Bool, reached *atomic.Int32) porcupine.Model {
-	m := linModelBase(linInitBox)
+	m := linModelBase()
 	m.Step = func(state, input, _ any) (bool, any) {
 		if stop.Load() {
 			return false, state
@@ -224,32 +207,15 @@ func linModel(stop *atomic.Bool, reached *atomic.Int32) porcupine.Model {
 	return m
 }
 
-// linModelAny is the explanation's model: linStepAny's steps, from init
-// (linAnyBox: any value; linInitBox: null).
-func linModelAny(stop *atomic.Bool, init any) porcupine.Model {
-	m := linModelBase(init)
-	m.Step = func(state, input, _ any) (bool, any) {
-		if stop.Load() {
-			return false, state
-		}
-		return linStepAny(state, input.(*linOp))
-	}
-	return m
-}
-
-func linModelBase(init any) porcupine.Model {
+func linModelBase() porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return init },
+		Init: func() any { return linInitBox },
 		Hash: func(state any) uint64 {
 			switch v := state.(type) {
 			case int64:
 				return uint64(v) * 0x9E3779B97F4A7C15
 			case string:
 				return maphash.String(linSeed, v)
-			case linAny:
-				return 0x5bd1e995
-			case linAnyEnd:
-				return maphash.String(linSeed, string(v)) ^ 0x5bd1e995
 			}
 			return 0
 		},
@@ -262,52 +228,6 @@ func linModelBase(init any) porcupine.Model {
 			return ""
 		},
 	}
-}
-
-// linStepAny is linStep where the state may be linAny, a value not known.
-// An op that reveals the value (a read, an ok cas) pins it; one that
-// leaves it unknowable (an append, a cas of unknown outcome or that found
-// another value) leaves linAny: a state that admits more than the truth,
-// so that what this model finds illegal is illegal from every value.
-func linStepAny(state any, op *linOp) (bool, any) {
-	if op.kind == anyStart {
-		return true, linAnyBox
-	}
-	if end, ok := state.(linAnyEnd); ok {
-		switch op.kind {
-		case kvGet:
-			return strings.HasSuffix(op.s, string(end)), op.s
-		case kvPut:
-			return true, op.next
-		case kvAppend:
-			return true, end + linAnyEnd(op.s)
-		}
-		return false, state
-	}
-	if _, ok := state.(linAny); !ok {
-		return linStep(state, op)
-	}
-	switch op.kind {
-	case regRead:
-		if op.a == regNil {
-			return true, linInitBox
-		}
-		return true, op.a
-	case regWrite, kvPut:
-		return true, op.next
-	case regCAS:
-		if op.info {
-			return true, linAnyBox
-		}
-		return true, op.next
-	case kvGet:
-		return true, op.s
-	case kvAppend:
-		return true, linAnyEnd(op.s)
-	case regCASMismatch:
-		return true, linAnyBox
-	}
-	return false, state
 }
 
 // linStep is the model's step: whether op fits state, and the state after.
@@ -342,10 +262,6 @@ func describeLinState(state any) string {
 		return strconv.FormatInt(v, 10)
 	case string:
 		return shortQuote(v)
-	case linAny:
-		return "any value"
-	case linAnyEnd:
-		return "any value ending in " + shortQuote(string(v))
 	}
 	return "null"
 }
@@ -375,8 +291,6 @@ func describeLinOp(op *linOp) string {
 		s = "put " + shortQuote(op.s)
 	case kvAppend:
 		s = "append " + shortQuote(op.s)
-	case anyStart:
-		s = "the value before: any"
 	}
 	if op.info {
 		s += " (info)"

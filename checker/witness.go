@@ -3,9 +3,11 @@ package checker
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,8 +17,9 @@ import (
 	"github.com/redis-harness/harness/checker/history"
 )
 
-// witness is a sub-history of a key that is not linearizable: what
-// shrinking a failing key's ops leaves.
+// witness is what shrinking a failing key's ops leaves: a few ops that
+// are not linearizable even with the key's other writes relaxed (see
+// relaxer).
 type witness struct {
 	ops []porcupine.Operation
 	// minimal: removing any one op was shown to leave a linearizable
@@ -24,42 +27,164 @@ type witness struct {
 	minimal bool
 	note    string
 	checks  int
-	// anyInit: not linearizable whatever value the key held before it
-	// (else: from null, the key's value before the run).
-	anyInit bool
+}
+
+// relaxer builds the history that judges a candidate witness: the
+// candidate's ops as recorded, and every other write of the key relaxed
+// into an op of unknown outcome (it may have taken effect at any time
+// after its invocation, or not at all), every other read left out.
+//
+// Merely deleting the other ops would not do: without the writes between
+// them, two reads of different values are "not linearizable" in any
+// history, and every witness would be such a pair. Relaxing an op only
+// ever makes the history easier to linearize, so a candidate that still
+// fails proves the key's history fails, and shrinking is monotone.
+//
+// A relaxed write that no op of the candidate could observe is left out
+// (it can always be placed last, where it changes nothing the candidate
+// sees), and so is one invoked after the candidate's last op completed:
+// this keeps porcupine's search small. r.loose is in invocation order.
+type relaxer struct {
+	// loose[pos] is the key's op pos relaxed, or Input nil for a read.
+	loose []porcupine.Operation
+}
+
+func newRelaxer(ops []porcupine.Operation) *relaxer {
+	r := &relaxer{loose: make([]porcupine.Operation, len(ops))}
+	for pos, op := range ops {
+		lo := op.Input.(*linOp)
+		switch lo.kind {
+		case regRead, kvGet, regCASMismatch:
+			continue
+		}
+		l := *lo
+		l.info = true
+		op.Input, op.Output, op.Return = &l, &l, math.MaxInt64
+		op.Metadata = "relaxed: another write of the key, taken to have happened at any time after its invocation, or not at all"
+		r.loose[pos] = op
+	}
+	return r
+}
+
+// history is the candidate w (ops of the key) with the others relaxed.
+func (r *relaxer) history(w []porcupine.Operation) []porcupine.Operation {
+	in := make([]bool, len(r.loose))
+	last := int64(math.MinInt64)
+	regSeen := map[int64]bool{} // register values the candidate observes
+	var kvSeen []string         // kv values its gets read
+	keepAll, mismatches := false, 0
+	for _, op := range w {
+		lo := op.Input.(*linOp)
+		in[lo.pos] = true
+		last = max(last, op.Return)
+		switch lo.kind {
+		case regRead, regCAS:
+			regSeen[lo.a] = true
+		case regCASMismatch:
+			keepAll = true // any other value helps it
+			mismatches++
+			regSeen[lo.a] = true
+		case kvGet:
+			kvSeen = append(kvSeen, lo.s)
+		}
+	}
+	// A relaxed cas that can produce an observed value makes its old value
+	// observed too (the writes that could set it up).
+	for changed := true; changed; {
+		changed = false
+		for pos, l := range r.loose {
+			if l.Input == nil || in[pos] {
+				continue
+			}
+			if lo := l.Input.(*linOp); lo.kind == regCAS && regSeen[lo.b] && !regSeen[lo.a] {
+				regSeen[lo.a], changed = true, true
+			}
+		}
+	}
+	out := append(make([]porcupine.Operation, 0, len(w)+8), w...)
+	// A cas that found another value needs only that the value be another
+	// one: the writes of values no op of the candidate observes are all
+	// alike to it, and the earliest invoked of them can stand wherever a
+	// later one could. One per such cas is kept, the earliest.
+	others := 0
+	for pos, l := range r.loose {
+		if l.Input == nil || in[pos] || l.Call > last {
+			continue
+		}
+		lo := l.Input.(*linOp)
+		switch lo.kind {
+		case regWrite:
+			if !regSeen[lo.a] {
+				if !keepAll || others >= mismatches {
+					continue
+				}
+				others++
+			}
+		case regCAS:
+			if !keepAll && !regSeen[lo.b] {
+				continue
+			}
+		case kvPut, kvAppend:
+			seen := false
+			for _, v := range kvSeen {
+				if strings.Contains(v, lo.s) {
+					seen = true
+					break
+				}
+			}
+			if !seen {
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // shrinker shrinks failing histories by delta debugging, with porcupine
 // as the test: a candidate is kept when porcupine finds it Illegal. Every
 // check is bounded by perCheck and by until; stop ends them all.
 type shrinker struct {
-	model    porcupine.Model
-	stop     *atomic.Bool
-	until    time.Time
-	perCheck time.Duration
-	checks   int
+	relax      *relaxer
+	model      porcupine.Model
+	stop       *atomic.Bool
+	until      time.Time
+	perCheck   time.Duration
+	finalCheck time.Duration // per check of the last, 1-minimality pass
+	checks     int
 	// undecided counts checks that ended Unknown (timed out): their
 	// candidates are treated as linearizable, which keeps the witness
-	// illegal but may keep it from being minimal.
-	undecided int
+	// illegal but may keep it from being minimal. After maxUndecided of
+	// them in a row the shrink gives up, rather than spend its whole
+	// budget on checks that say nothing (a key whose sub-histories
+	// porcupine cannot decide quickly: kv appends no read pins down).
+	undecided, inARow int
+	gaveUp            bool
 }
 
-// illegal reports whether porcupine proves ops not linearizable in time.
+// maxUndecided is how many undecided checks in a row end a shrink.
+const maxUndecided = 5
+
+// illegal reports whether porcupine proves the candidate ops, with the
+// key's other writes relaxed, not linearizable in time.
 func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 	left := min(time.Until(s.until), s.perCheck)
 	if left <= 0 || s.stop.Load() {
 		return false, false
 	}
 	s.checks++
-	r := porcupine.CheckOperationsTimeout(s.model, ops, left)
+	r := porcupine.CheckOperationsTimeout(s.model, s.relax.history(ops), left)
 	if s.stop.Load() || r == porcupine.Unknown {
 		s.undecided++
+		s.inARow++
+		s.gaveUp = s.gaveUp || s.inARow >= maxUndecided
 		return false, false
 	}
+	s.inARow = 0
 	return r == porcupine.Illegal, true
 }
 
-func (s *shrinker) out() bool { return s.stop.Load() || !time.Now().Before(s.until) }
+func (s *shrinker) out() bool { return s.gaveUp || s.stop.Load() || !time.Now().Before(s.until) }
 
 // without is ops less ops[from:to], in a new slice.
 func without(ops []porcupine.Operation, from, to int) []porcupine.Operation {
@@ -68,23 +193,36 @@ func without(ops []porcupine.Operation, from, to int) []porcupine.Operation {
 	return append(out, ops[to:]...)
 }
 
-// shrink reduces ops, which porcupine found Illegal, to a 1-minimal
-// witness: ddmin (remove ever smaller chunks while the rest stays
-// Illegal), then one op at a time until no single removal keeps it
-// Illegal. An op goes with its completion (a porcupine.Operation is both);
-// an op of unknown outcome stays one. Out of budget, it returns what it
-// has: still Illegal, but not minimal, and says so.
-func (s *shrinker) shrink(ops []porcupine.Operation) witness {
-	from := len(ops)
-	cur := ops
+// readLike says whether an op only constrains the state (a read, a cas
+// that found another value): left out of a candidate, it is dropped;
+// other ops are writes, relaxed when left out.
+func readLike(op porcupine.Operation) bool {
+	switch op.Input.(*linOp).kind {
+	case regRead, kvGet, regCASMismatch:
+		return true
+	}
+	return false
+}
+
+func concat(a, b []porcupine.Operation) []porcupine.Operation {
+	return append(append(make([]porcupine.Operation, 0, len(a)+len(b)), a...), b...)
+}
+
+// ddmin shrinks part by delta debugging while with(part) stays Illegal:
+// it removes ever smaller chunks (halves, quarters… single ops).
+func (s *shrinker) ddmin(part []porcupine.Operation, with func([]porcupine.Operation) []porcupine.Operation) []porcupine.Operation {
 	n := 2
-	for len(cur) >= 2 && !s.out() {
-		size := (len(cur) + n - 1) / n
+	for len(part) >= 1 && !s.out() {
+		n = min(n, len(part))
+		size := (len(part) + n - 1) / n
 		reduced := false
-		for lo := 0; lo < len(cur) && !s.out(); lo += size {
-			cand := without(cur, lo, min(lo+size, len(cur)))
-			if ill, _ := s.illegal(cand); ill {
-				cur, n, reduced = cand, max(n-1, 2), true
+		// Latest chunks first: the early ops are what keep porcupine's
+		// search narrow (reads pin the state), and the fault is usually
+		// at the end of what is left.
+		for hi := len(part); hi > 0 && !s.out(); hi -= size {
+			cand := without(part, max(hi-size, 0), hi)
+			if ill, _ := s.illegal(with(cand)); ill {
+				part, n, reduced = cand, max(n-1, 2), true
 				break
 			}
 		}
@@ -92,11 +230,51 @@ func (s *shrinker) shrink(ops []porcupine.Operation) witness {
 			if size == 1 {
 				break
 			}
-			n = min(n*2, len(cur))
+			n = min(n*2, len(part))
 		}
 	}
+	return part
+}
+
+// shrink reduces ops, which porcupine found Illegal, to a 1-minimal
+// witness. First the shortest failing prefix; then the reads, with every
+// write kept as recorded (cheap
+// checks: no op of unknown outcome); then the writes, each relaxed when
+// left out (see relaxer: by then the reads left observe few values, so
+// few relaxed writes matter); then one op at a time until no single
+// removal keeps it Illegal. Out of budget, it returns what it has: still
+// Illegal, but not minimal, and says so.
+func (s *shrinker) shrink(ops []porcupine.Operation) witness {
+	// The shortest prefix (in invocation order) that fails: a longer
+	// prefix keeps more ops as recorded, so failing is monotone in its
+	// length and a binary search finds it.
+	lo, hi := 1, len(ops)
+	for lo < hi && !s.out() {
+		mid := (lo + hi) / 2
+		if ill, _ := s.illegal(ops[:mid]); ill {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	prefix := ops[:hi]
+	var reads, writes []porcupine.Operation
+	for _, op := range prefix {
+		if readLike(op) {
+			reads = append(reads, op)
+		} else {
+			writes = append(writes, op)
+		}
+	}
+	reads = s.ddmin(reads, func(c []porcupine.Operation) []porcupine.Operation { return concat(c, writes) })
+	writes = s.ddmin(writes, func(c []porcupine.Operation) []porcupine.Operation { return concat(reads, c) })
+	cur := concat(reads, writes)
 	// Make sure of 1-minimality: every single removal, checked again
 	// (cheap on a witness of a few ops), any that keeps it Illegal taken.
+	// These few checks get a longer time each: a candidate that can be
+	// linearized but only by placing relaxed writes well may take porcupine
+	// a while.
+	s.perCheck, s.gaveUp, s.inARow = max(s.perCheck, s.finalCheck), false, 0
 	minimal := false
 	for !s.out() {
 		s.undecided = 0
@@ -116,11 +294,13 @@ func (s *shrinker) shrink(ops []porcupine.Operation) witness {
 	switch {
 	case minimal:
 	case s.stop.Load():
-		w.note = fmt.Sprintf("not minimal: the explanation was stopped after %d checks (from %d ops to %d)", s.checks, from, len(cur))
+		w.note = fmt.Sprintf("not minimal: the explanation was stopped after %d checks (from %d ops to %d)", s.checks, len(ops), len(cur))
+	case s.gaveUp:
+		w.note = fmt.Sprintf("not minimal: %d checks in a row were undecided within %s each, and the shrink gave up after %d checks (from %d ops to %d)", maxUndecided, s.perCheck, s.checks, len(ops), len(cur))
 	case s.undecided > 0:
 		w.note = fmt.Sprintf("not shown minimal: %d of the checks removing one op were undecided within %s", s.undecided, s.perCheck)
 	default:
-		w.note = fmt.Sprintf("not minimal: the shrink's budget ran out after %d checks (from %d ops to %d)", s.checks, from, len(cur))
+		w.note = fmt.Sprintf("not minimal: the shrink's budget ran out after %d checks (from %d ops to %d)", s.checks, len(ops), len(cur))
 	}
 	return w
 }
@@ -166,6 +346,7 @@ func (c *Linearizable) explain(ctx context.Context, in *Input, invalid []*linKey
 	shrinkEnd := deadline.Add(-budget / 10)
 	per := c.Options.shrinkTimeout()
 	wits := make([]witness, len(invalid))
+	rel := make([]*relaxer, len(invalid))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(invalid)) {
@@ -180,16 +361,9 @@ func (c *Linearizable) explain(ctx context.Context, in *Input, invalid []*linKey
 				if !time.Now().Before(until) || stop.Load() {
 					continue
 				}
-				s := &shrinker{model: linModelAny(&stop, linAnyBox), stop: &stop, until: until, perCheck: max(per/10, 50*time.Millisecond)}
-				// A witness that holds from any value is the telling one (a
-				// stale read: the write it missed, and the read); a key whose
-				// fault is a value from nowhere is shrunk from null.
-				anyInit, _ := s.illegal(invalid[i].ops)
-				if !anyInit {
-					s.model = linModelAny(&stop, linInitBox)
-				}
+				s := &shrinker{relax: newRelaxer(invalid[i].ops), model: linModel(&stop, nil), stop: &stop, until: until, perCheck: max(per/100, 20*time.Millisecond), finalCheck: per / 10}
 				wits[i] = s.shrink(invalid[i].ops)
-				wits[i].anyInit = anyInit
+				rel[i] = s.relax
 				if !wits[i].minimal && time.Until(until) <= 0 && until.Equal(shrinkEnd) {
 					wits[i].note += fmt.Sprintf("; the explanation's budget of %s ran out", budget)
 				}
@@ -224,10 +398,6 @@ func (c *Linearizable) explain(ctx context.Context, in *Input, invalid []*linKey
 			v.WitnessOps = append(v.WitnessOps, Ref(o))
 		}
 		v.WitnessMinimal, v.WitnessNote, v.WitnessChecks = w.minimal, w.note, w.checks
-		v.WitnessInitial = "null"
-		if w.anyInit {
-			v.WitnessInitial = "any"
-		}
 		wits[i] = w
 		failures[i] = v
 		told = append(told, i)
@@ -236,35 +406,21 @@ func (c *Linearizable) explain(ctx context.Context, in *Input, invalid []*linKey
 	if len(told) == 0 {
 		return
 	}
-	c.tell(in, invalid, wits, told, res, &stop, deadline)
+	c.tell(in, wits, rel, told, res, &stop, deadline)
 }
 
 // tell runs porcupine's verbose search over the witnesses (a few ops
-// each), for the longest order of each that the model accepts and the
-// ops stuck after it, and draws them into linearizability.html.
-func (c *Linearizable) tell(in *Input, invalid []*linKey, wits []witness, told []int, res *LinearizableResult, stop *atomic.Bool, deadline time.Time) {
+// each, with the relaxed writes they need), for the longest order of each
+// that the model accepts and the ops stuck after it, and draws them into
+// linearizability.html.
+func (c *Linearizable) tell(in *Input, wits []witness, rel []*relaxer, told []int, res *LinearizableResult, stop *atomic.Bool, deadline time.Time) {
 	// Dense client ids: porcupine draws one row per id up to the largest.
 	dense := map[int]int{}
 	var all []porcupine.Operation
 	bounds := make([]int, 0, len(told)+1)
 	for _, i := range told {
 		bounds = append(bounds, len(all))
-		if wits[i].anyInit {
-			// The value before the witness is any: a first pseudo-op says so.
-			t0 := wits[i].ops[0].Call
-			for _, op := range wits[i].ops {
-				t0 = min(t0, op.Call)
-			}
-			id, ok := dense[-1]
-			if !ok {
-				id = len(dense)
-				dense[-1] = id
-			}
-			start := &linOp{kind: anyStart, op: -1}
-			all = append(all, porcupine.Operation{ClientId: id, Input: start, Output: start, Call: t0 - 2, Return: t0 - 1,
-				Metadata: "not an op: the witness is not linearizable whatever value the key held before it"})
-		}
-		for _, op := range wits[i].ops {
+		for j, op := range rel[i].history(wits[i].ops) {
 			o := in.Operations[op.Input.(*linOp).op]
 			id, ok := dense[o.Invoke.Process]
 			if !ok {
@@ -272,12 +428,16 @@ func (c *Linearizable) tell(in *Input, invalid []*linKey, wits []witness, told [
 				dense[o.Invoke.Process] = id
 			}
 			op.ClientId = id
-			op.Metadata = fmt.Sprintf("process %d, records %d→%d, %s%s", o.Invoke.Process, o.Invoke.Index, o.Complete.Index, o.Type(), nodeText(o))
+			meta := fmt.Sprintf("process %d, records %d→%d, %s%s", o.Invoke.Process, o.Invoke.Index, o.Complete.Index, o.Type(), nodeText(o))
+			if j >= len(wits[i].ops) {
+				meta += "; " + op.Metadata.(string)
+			}
+			op.Metadata = meta
 			all = append(all, op)
 		}
 	}
 	bounds = append(bounds, len(all))
-	model := linModelAny(stop, linInitBox)
+	model := linModel(stop, nil)
 	model.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
 		if len(h) != len(all) {
 			return [][]porcupine.Operation{h}
@@ -364,25 +524,21 @@ func explainKey(v *LinearizabilityViolation, in *Input, model porcupine.Model, o
 			longest = l
 		}
 	}
+	v.Linearized = len(longest)
 	done := map[*linOp]bool{}
 	state := model.Init()
-	var real []porcupine.Operation // longest, less the pseudo-op
 	for _, op := range longest {
 		lo := op.Input.(*linOp)
 		done[lo] = true
-		_, state = linStepAny(state, lo)
-		if lo.op >= 0 {
-			real = append(real, op)
-		}
+		_, state = linStep(state, lo)
 	}
-	v.Linearized = len(real)
 	v.State = describeLinState(state)
-	for _, op := range real[max(0, len(real)-5):] {
+	for _, op := range longest[max(0, len(longest)-5):] {
 		v.Last = append(v.Last, Ref(in.Operations[op.Input.(*linOp).op]))
 	}
 	var left []porcupine.Operation
 	for _, op := range ops {
-		if lo := op.Input.(*linOp); !done[lo] && lo.op >= 0 {
+		if !done[op.Input.(*linOp)] {
 			left = append(left, op)
 		}
 	}

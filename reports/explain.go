@@ -31,6 +31,7 @@ type section struct {
 	Expected     string
 	Facts        []fact
 	Explanations []explanation
+	Timelines    []timeline
 	Tables       []table
 	Notes        []string
 	Links        []link
@@ -401,7 +402,10 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 	}
 	sort.Strings(models)
 	s.Facts = []fact{{"keys", num(r.Keys)}, {"models", strings.Join(models, ", ")}, {"ops modelled", num(r.Ops)}, {"not linearizable", num(r.InvalidCount)},
-		{"undecided", num(r.UndecidedCount)}, {"fit no model", num(r.SkippedCount)}, {"search", fmt.Sprintf("%.2f s of a %.0f s budget", r.DurationS, r.BudgetS)}}
+		{"undecided", num(r.UndecidedCount)}, {"fit no model", num(r.SkippedCount)}, {"search", searchFact(&r)}}
+	if r.ExplainBudgetS > 0 {
+		s.Facts = append(s.Facts, fact{"explanation", fmt.Sprintf("%.2f s of a %.0f s budget", r.ExplainS, r.ExplainBudgetS)})
+	}
 	if r.Visualization != "" {
 		if _, err := os.Stat(filepath.Join(e.dir, r.Visualization)); err == nil {
 			s.Links = append(s.Links, link{Href: r.Visualization, Text: "porcupine's visualization of the failing keys (" + r.Visualization + ")"})
@@ -432,6 +436,14 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 				x.Lines = append(x.Lines, "In effect when it was invoked: "+strings.Join(fs, "; ")+".")
 			}
 		}
+		if len(v.WitnessOps) > 0 {
+			what := "a minimal witness: without any one of these ops, the rest can be linearized"
+			if !v.WitnessMinimal {
+				what = "a witness, not shown minimal (" + v.WitnessNote + ")"
+			}
+			x.Lines = append(x.Lines, fmt.Sprintf("These %s cannot be linearized, even taking every other write of the key to have happened at any time after its invocation, or not at all: %s.", plural(len(v.WitnessOps), "op", "ops"), what))
+			s.Timelines = append(s.Timelines, newTimeline(fmt.Sprintf("%s: the witness (records %s)", cut(v.Key, 80), witnessRecords(v.Witness)), v.WitnessOps, v.WitnessStory))
+		}
 		s.Explanations = append(s.Explanations, x)
 		if len(v.Last) > 0 {
 			s.Tables = append(s.Tables, e.opTable(fmt.Sprintf("%s: the last ops of the longest linearizable prefix", cut(v.Key, 80)), v.Last, ""))
@@ -440,11 +452,21 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 			s.Tables = append(s.Tables, e.opTable(fmt.Sprintf("%s: the ops that could not come next", cut(v.Key, 80)), v.Stuck, ""))
 		}
 	}
+	if r.ExplainCut != "" {
+		s.Notes = append(s.Notes, fmt.Sprintf("The explanation was cut short by %s; the verdict does not depend on it.", r.ExplainCut))
+	}
 	if r.InvalidCount > len(r.Failures) && len(r.InvalidKeys) > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("Keys not linearizable (%d; the first %d are explained): %s.", r.InvalidCount, len(r.Failures), strings.Join(capList(cutAll(r.InvalidKeys, 80), 30), ", ")))
 	}
 	if r.UndecidedCount > 0 {
-		s.Notes = append(s.Notes, fmt.Sprintf("Undecided within the search budget (%d): %s.", r.UndecidedCount, strings.Join(capList(cutAll(r.Undecided, 80), 30), ", ")))
+		s.Notes = append(s.Notes, fmt.Sprintf("Undecided (%d): %s.", r.UndecidedCount, strings.Join(capList(cutAll(r.Undecided, 80), 30), ", ")))
+		if len(r.UndecidedWhy) > 0 {
+			t := table{Title: "Undecided keys: why, and how far the search got", Head: []string{"key", "why"}, Note: listedNote(len(r.UndecidedWhy), r.UndecidedCount, "keys")}
+			for _, k := range r.UndecidedWhy {
+				t.Rows = append(t.Rows, []string{cut(k.Key, 80), cut(k.Reason, 300)})
+			}
+			s.Tables = append(s.Tables, t)
+		}
 	}
 	if len(r.Skipped) > 0 {
 		t := table{Title: "Keys no model fits", Head: []string{"key", "why"}, Note: listedNote(len(r.Skipped), r.SkippedCount, "keys")}
@@ -495,6 +517,34 @@ func (e *explainer) listSection(raw json.RawMessage, s *section) error {
 	listEls("Duplicated elements", r.Duplicates, r.Duplicated)
 	listEls("Unexpected elements (read, never appended)", r.UnexpectedElements, r.Unexpected)
 	listEls("Failed yet present", r.FailedPresentElements, r.FailedPresent)
+	drawn := 0
+	for _, x := range r.Reorders {
+		if drawn == maxTL {
+			break
+		}
+		drawn++
+		s.Timelines = append(s.Timelines, newTimeline(fmt.Sprintf("%s: reads that disagree on the order of %s and %s", cut(x.Key, 80), compactJSON(x.First, 30), compactJSON(x.Second, 30)), refsOf(&x.Read, &x.Other), nil))
+	}
+	for _, m := range r.NotPrefixReads {
+		if drawn == maxTL {
+			break
+		}
+		drawn++
+		s.Timelines = append(s.Timelines, newTimeline(fmt.Sprintf("%s: read %s is not a prefix of read %s", cut(m.Key, 80), record(m.Read), record(m.Reference)), refsOf(&m.Read, &m.Reference), nil))
+	}
+	for _, el := range r.LostElements {
+		if drawn == maxTL {
+			break
+		}
+		if el.Append == nil || el.Read == nil {
+			continue
+		}
+		drawn++
+		s.Timelines = append(s.Timelines, newTimeline(fmt.Sprintf("%s: %s appended, then missing from a later read", cut(el.Key, 80), compactJSON(el.Element, 30)), refsOf(el.Append, el.Read), nil))
+	}
+	if n := r.Reordered + r.NotPrefix + r.Lost; drawn == maxTL && n > drawn {
+		s.Notes = append(s.Notes, timelineNote(drawn, n, "reordered pairs, non-prefix reads and lost elements"))
+	}
 	if len(r.Reorders) > 0 {
 		t := table{Title: "Reordered pairs", Head: []string{"key", "first", "second", "read seeing first→second", "read seeing second→first"}, Note: listedNote(len(r.Reorders), r.Reordered, "pairs")}
 		for _, x := range r.Reorders {
@@ -592,6 +642,13 @@ func (e *explainer) multikeySection(raw json.RawMessage, s *section) error {
 	c := r.Crossslot
 	s.Facts = []fact{{"hash tags", num(r.Tags)}, {"writes", num(r.Writes)}, {"reads", num(r.Reads)}, {"torn reads", num(r.Torn)}, {"unexpected values", num(r.Unexpected)},
 		{"CROSSSLOT probes", fmt.Sprintf("%d: %d rejected, %d accepted, %d other errors, %d unknown", c.Probes, c.Rejected, c.Accepted, c.OtherErrors, c.Unknown)}}
+	for i, x := range r.TornReads {
+		if i == maxTL {
+			s.Notes = append(s.Notes, timelineNote(maxTL, r.Torn, "torn reads"))
+			break
+		}
+		s.Timelines = append(s.Timelines, newTimeline(fmt.Sprintf("Torn read %s and the writes it mixes", record(x.Read)), append(append([]checker.OpRef(nil), x.Writes...), x.Read), nil))
+	}
 	if len(r.TornReads) > 0 {
 		t := table{Title: "Torn reads", Head: []string{"read", "answered by", "at", "keys", "values", "from writes", "why"}, Note: listedNote(len(r.TornReads), r.Torn, "torn reads")}
 		for _, x := range r.TornReads {
@@ -698,3 +755,25 @@ func statsFacts(s *section, r *checker.StatsResult) {
 func ms(v float64) string { return fmt.Sprintf("%.3f", v) }
 
 func isRead(f string) bool { return f == "read" || f == "get" }
+
+// witnessRecords lists a witness's invoke-record indexes: "#12, #15, #31".
+func witnessRecords(idx []int64) string {
+	var parts []string
+	for _, i := range idx {
+		parts = append(parts, fmt.Sprintf("#%d", i))
+	}
+	return strings.Join(capList(parts, 12), ", ")
+}
+
+// searchFact says what the search took against its budget and ceiling.
+func searchFact(r *checker.LinearizableResult) string {
+	took := r.SearchS
+	if took == 0 {
+		took = r.DurationS // a results.json from before search_s
+	}
+	s := fmt.Sprintf("%.2f s of a %.0f s budget", took, r.BudgetS)
+	if r.MemoryCeiling > 0 {
+		s += fmt.Sprintf("; peak memory %s of a %s ceiling", checker.SizeText(r.PeakMemory), checker.SizeText(r.MemoryCeiling))
+	}
+	return s
+}
