@@ -1,0 +1,71 @@
+package checker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHotKeyEndsWithinBudget: one register key with 100,000 ops from 20
+// processes, each taking effect inside its interval (linearizable), is
+// beyond porcupine in any small budget (its cache holds a bitset of the
+// key's ops per state). The check must end within its budget with an
+// honest unknown naming the key and how far the search got, with the
+// memory the runtime held kept near the ceiling. Figures are logged; the
+// bounds asserted are generous.
+func TestHotKeyEndsWithinBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and searches a 100,000-op key")
+	}
+	dir := t.TempDir()
+	writeRegisterFile(t, dir, registerGen{Records: 200_000, Keys: 1, Processes: 20, Seed: 5})
+	in, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const budget, ceiling = 3 * time.Second, 512 << 20
+	c := &Linearizable{Workloads: []string{"register"}, Options: Options{CheckTimeout: budget, CheckMemory: ceiling}}
+	start := time.Now()
+	r := c.Check(context.Background(), in).(*LinearizableResult)
+	took := time.Since(start)
+	t.Logf("verdict %v in %.1f s (search %.1f s), peak memory %s of a %s ceiling: %s",
+		r.Valid, took.Seconds(), r.SearchS, SizeText(r.PeakMemory), SizeText(ceiling), r.Reason)
+	if r.Valid != Unknown || r.UndecidedCount != 1 || r.Undecided[0] != "{register:0}" {
+		t.Fatalf("%+v", r)
+	}
+	if !strings.Contains(r.Reason, "{register:0}") || !strings.Contains(r.Reason, "its search had placed") {
+		t.Errorf("the reason does not name the key and how far the search got: %s", r.Reason)
+	}
+	if took > budget+5*time.Second {
+		t.Errorf("the check took %s, beyond its budget of %s + 5 s", took, budget)
+	}
+	if r.PeakMemory > 2*ceiling {
+		t.Errorf("peak memory %s, ceiling %s", SizeText(r.PeakMemory), SizeText(ceiling))
+	}
+}
+
+// TestMemoryCeilingStopsTheBiggestKey: past the ceiling the key being
+// searched is stopped and named as stopped at the memory ceiling.
+func TestMemoryCeilingStopsTheBiggestKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and searches a 100,000-op key")
+	}
+	dir := t.TempDir()
+	writeRegisterFile(t, dir, registerGen{Records: 200_000, Keys: 1, Processes: 20, Seed: 5})
+	in, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := currentMem().held
+	ceiling := base + 96<<20
+	c := &Linearizable{Workloads: []string{"register"}, Options: Options{CheckTimeout: time.Minute, CheckMemory: ceiling}}
+	r := c.Check(context.Background(), in).(*LinearizableResult)
+	t.Logf("%s, peak %s of %s", r.Reason, SizeText(r.PeakMemory), SizeText(ceiling))
+	if r.Valid != Unknown || len(r.UndecidedWhy) != 1 || !strings.Contains(r.UndecidedWhy[0].Reason, "stopped at the memory ceiling") {
+		t.Fatalf("%+v", r)
+	}
+	if r.SearchS > 30 {
+		t.Errorf("the search ran %.0f s past its ceiling", r.SearchS)
+	}
+}
