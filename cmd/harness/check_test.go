@@ -98,3 +98,26 @@ func TestCheckAndReportGzipped(t *testing.T) {
 		t.Errorf("report of an empty dir: exit %d %q", code, stderr)
 	}
 }
+
+// TestCheckMemoryFlag: --check-memory (or HARNESS_CHECK_MEMORY) sets the
+// linearizability search's memory ceiling in results.json; a size that is
+// no size is exit 3 with a line saying so.
+func TestCheckMemoryFlag(t *testing.T) {
+	dir := copyRun(t, "nonlinear", false)
+	code, out, errOut := harness(t, t.TempDir(), "check", dir, "--check-memory", "768MiB")
+	if code != exitInvalid {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"memory_ceiling": 805306368`) || !strings.Contains(string(b), `"witness": [`) {
+		t.Errorf("results.json lacks the ceiling of 768MiB or a witness:\n%s", b)
+	}
+	t.Setenv("HARNESS_CHECK_MEMORY", "lots")
+	code, _, errOut = harness(t, t.TempDir(), "check", dir)
+	if code != exitHarness || !strings.Contains(errOut, "--check-memory") {
+		t.Errorf("HARNESS_CHECK_MEMORY=lots: exit %d: %s", code, errOut)
+	}
+}
