@@ -63,6 +63,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench ClusterUp -benchtime 3x -timeout 30m ./topology/
 	$(GO) test -run '^$$' -bench Throughput -benchtime 3x -timeout 30m ./workloads/
 	$(GO) test -run '^$$' -bench Check1M -benchtime 1x -timeout 30m ./checker/
+	$(GO) test -run '^$$' -bench PorcupineCorpus -benchtime 1x -v -timeout 30m ./checker/
 	$(GO) test -run '^$$' -bench SoakOverhead -benchtime 3x -timeout 30m ./scenarios/
 
 # Detection power: run partition-master N times (30 s each) and print how

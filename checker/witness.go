@@ -361,7 +361,7 @@ func (c *Linearizable) explain(ctx context.Context, in *Input, invalid []*linKey
 				if !time.Now().Before(until) || stop.Load() {
 					continue
 				}
-				s := &shrinker{relax: newRelaxer(invalid[i].ops), model: linModel(&stop, nil), stop: &stop, until: until, perCheck: max(per/100, 20*time.Millisecond), finalCheck: per / 10}
+				s := &shrinker{relax: newRelaxer(invalid[i].ops), model: linModel(&stop, nil), stop: &stop, until: until, perCheck: max(per/100, 20*time.Millisecond), finalCheck: per / 25}
 				wits[i] = s.shrink(invalid[i].ops)
 				rel[i] = s.relax
 				if !wits[i].minimal && time.Until(until) <= 0 && until.Equal(shrinkEnd) {

@@ -44,8 +44,9 @@ type link struct{ Href, Text string }
 
 // explanation tells one anomaly as sentences.
 type explanation struct {
-	Title string
-	Lines []string
+	Title     string
+	Lines     []string
+	Timelines []timeline
 }
 
 type table struct {
@@ -422,7 +423,11 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 		if v.Detail != "" {
 			x.Lines = append(x.Lines, v.Detail)
 		} else {
-			x.Lines = append(x.Lines, fmt.Sprintf("The longest order of its ops that the model accepts covers %s and leaves the value at %s; none of the ops that had to come next fits that value (below, the first of them to complete and the ops concurrent with it).", plural(v.Linearized, "op", "ops"), cut(v.State, 120)))
+			of := "its ops"
+			if len(v.WitnessOps) > 0 {
+				of = "the witness's ops (and the other writes they may need)"
+			}
+			x.Lines = append(x.Lines, fmt.Sprintf("The longest order of %s that the model accepts covers %s and leaves the value at %s; none of the ops that had to come next fits that value (below, the first of them to complete and the ops concurrent with it).", of, plural(v.Linearized, "op", "ops"), cut(v.State, 120)))
 		}
 		if len(v.Stuck) > 0 {
 			first := v.Stuck[0]
@@ -439,10 +444,10 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 		if len(v.WitnessOps) > 0 {
 			what := "a minimal witness: without any one of these ops, the rest can be linearized"
 			if !v.WitnessMinimal {
-				what = "a witness, not shown minimal (" + v.WitnessNote + ")"
+				what = "a witness, but " + v.WitnessNote
 			}
-			x.Lines = append(x.Lines, fmt.Sprintf("These %s cannot be linearized, even taking every other write of the key to have happened at any time after its invocation, or not at all: %s.", plural(len(v.WitnessOps), "op", "ops"), what))
-			s.Timelines = append(s.Timelines, newTimeline(fmt.Sprintf("%s: the witness (records %s)", cut(v.Key, 80), witnessRecords(v.Witness)), v.WitnessOps, v.WitnessStory))
+			x.Lines = append(x.Lines, fmt.Sprintf("Its witness: these %s cannot be linearized, even taking every other write of the key to have happened at any time after its invocation, or not at all; %s.", plural(len(v.WitnessOps), "op", "ops"), what))
+			x.Timelines = append(x.Timelines, newTimeline(fmt.Sprintf("The witness (records %s)", witnessRecords(v.Witness)), v.WitnessOps, v.WitnessStory))
 		}
 		s.Explanations = append(s.Explanations, x)
 		if len(v.Last) > 0 {

@@ -116,14 +116,25 @@ func newTimeline(title string, refs []checker.OpRef, lines []string) timeline {
 		bx, bw := x(r.Time), max(x(end)-x(r.Time), 3)
 		y := tlTop + row[r.Process]*tlRowH
 		label := opLabel(r)
-		if room := max(bw/7, 4); len([]rune(label)) > room {
-			label = string([]rune(label)[:room-1]) + "…"
-		}
 		tip := fmt.Sprintf("%s: %s %s, %s, %s → %s", record(r), r.F, compactJSON(r.Value, 200), r.Type, ts(r.Time), ts(r.End))
 		if r.Error != "" {
 			tip += " (" + cut(r.Error, 120) + ")"
 		}
 		tl.Bars = append(tl.Bars, tlBar{X: bx, Y: y, W: bw, H: tlBarH, TextX: bx + 3, TextY: y + tlBarH - 5, Label: label, Class: class, Tip: tip})
+	}
+	// A label may run past its bar, up to the next bar of its row (a
+	// process's ops do not overlap) or the plot's end.
+	for i := range tl.Bars {
+		b := &tl.Bars[i]
+		next := tlLeft + tlPlot + tlRight
+		for _, o := range tl.Bars {
+			if o.Y == b.Y && o.X > b.X && o.X < next {
+				next = o.X
+			}
+		}
+		if room := max((next-b.TextX)/7, 4); len([]rune(b.Label)) > room {
+			b.Label = string([]rune(b.Label)[:room-1]) + "…"
+		}
 	}
 	tl.AxisY = tlTop + len(procs)*tlRowH
 	for i := 0; i <= 4; i++ {
