@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,10 @@ func TestHotKeyEndsWithinBudget(t *testing.T) {
 		t.Skip("generates and searches a 100,000-op key")
 	}
 	dir := t.TempDir()
+	// HARNESS_HOTKEY_OUT keeps the history, for `harness check DIR --workload register`.
+	if out := os.Getenv("HARNESS_HOTKEY_OUT"); out != "" {
+		dir = out
+	}
 	writeRegisterFile(t, dir, registerGen{Records: 200_000, Keys: 1, Processes: 20, Seed: 5})
 	in, err := Load(dir)
 	if err != nil {
