@@ -473,6 +473,17 @@ const (
 // porcupine's cache keeps a bitset of its ops per state it visits), its
 // memory collected, and the others go on. It returns the peak memory seen.
 func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration, deadline time.Time, ceiling int64) memSample {
+	if overCeiling(currentMem(), ceiling) {
+		// The loaded history alone fills the ceiling: no search could run
+		// under it, and stopping the keys one by one would only collect
+		// garbage a thousand times.
+		m := currentMem()
+		for _, k := range jobs {
+			k.res, k.ops, k.slab = porcupine.Unknown, nil, nil
+			k.why = fmt.Sprintf("not searched: the loaded history alone fills the memory ceiling of %s (live heap %s, runtime holding %s); raise --check-memory", SizeText(ceiling), SizeText(m.live), SizeText(m.held))
+		}
+		return m
+	}
 	order := append([]*linKey(nil), jobs...)
 	sort.SliceStable(order, func(i, j int) bool { return len(order[i].ops) > len(order[j].ops) })
 	var mu sync.Mutex
