@@ -104,6 +104,19 @@ func TestCheckAndReportGzipped(t *testing.T) {
 // no size is exit 3 with a line saying so.
 func TestCheckMemoryFlag(t *testing.T) {
 	dir := copyRun(t, "nonlinear", false)
+	// The fixture's fault has no heal record, which makes the run read as
+	// killed mid-fault (interrupted); a finished run heals it.
+	f, err := os.OpenFile(filepath.Join(dir, "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(`{"index":9,"time":950000000,"process":-1,"type":"info","f":"heal","value":{"action":0,"heal":true}}` + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut := harness(t, t.TempDir(), "check", dir, "--check-memory", "768MiB")
 	if code != exitInvalid {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
