@@ -132,6 +132,23 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
+// staleRoute reports whether err says the client's slot map may be out of
+// date, so that it should be refreshed (from other nodes) before the next
+// attempt: the node did not answer (no connection, refused, reset, closed,
+// timed out) or answered CLUSTERDOWN (it no longer serves the slot, or
+// the cluster is down). MOVED and ASK are not among them: go-redis follows
+// them and reloads by itself.
+func staleRoute(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch k, _ := kindOf(err); k {
+	case KindConnect, KindTimeout, KindEOF, KindReset, KindClusterDown:
+		return true
+	}
+	return false
+}
+
 // isRedirect reports whether err is a MOVED or ASK reply.
 func isRedirect(err error) bool {
 	if err == nil {

@@ -89,6 +89,16 @@ func TestClassify(t *testing.T) {
 			if got := Classify(tc.err, false); got != (Outcome{Type: tc.read, Kind: tc.kind}) {
 				t.Errorf("read: %+v, want %s %q", got, tc.read, tc.kind)
 			}
+			// The slot map is refreshed after the node did not answer or
+			// said CLUSTERDOWN, and after nothing else.
+			want := false
+			switch tc.kind {
+			case KindConnect, KindTimeout, KindEOF, KindReset, KindClusterDown:
+				want = true
+			}
+			if got := staleRoute(tc.err); got != want {
+				t.Errorf("staleRoute: %v, want %v", got, want)
+			}
 		})
 	}
 }

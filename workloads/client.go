@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,30 @@ import (
 // calls fail, and RetryPolicy decides whether to try again.
 const maxRedirects = 3
 
+// Slot map refreshes. go-redis reloads its slot map after MOVED or ASK, or
+// when the map is older than ClusterStateReloadInterval; a master that
+// died or froze answers no MOVED, so without more the client would send
+// that master's slots to it, and fail, until the interval ran out, long
+// after its replica had taken over. The client refreshes the map itself
+// after errors that say its route may be stale (staleRoute), before the
+// next attempt, asking the nodes that have not just failed.
+const (
+	// reloadInterval bounds how stale the map gets when no error says so
+	// (a slot moved to a node nobody writes to): one CLUSTER SLOTS a
+	// second is nothing next to the ops.
+	reloadInterval = time.Second
+	// refreshEvery is the least time between two refreshes of one client:
+	// all its workers share them.
+	refreshEvery = 100 * time.Millisecond
+	// probeTimeout bounds each node's CLUSTER SLOTS during a refresh (at
+	// most the op timeout), so a frozen node costs a refresh that long and
+	// the next node is asked.
+	probeTimeout = 300 * time.Millisecond
+	// suspectFor is how long a node that failed stays out of refreshes
+	// unless it answers meanwhile.
+	suspectFor = 5 * time.Second
+)
+
 // client executes calls through one go-redis ClusterClient and knows, for
 // every op, each attempt a node saw: the node, the redirects, and whether an
 // attempt may have been executed without a reply.
@@ -25,6 +50,7 @@ type client struct {
 	cc      *redis.ClusterClient
 	retry   RetryPolicy
 	retryOn map[string]bool
+	routes  *routes
 }
 
 // newClient makes the cluster client. go-redis never retries our commands
@@ -32,29 +58,47 @@ type client struct {
 // NoRetry, so go-redis only follows redirects (MOVED, ASK) and re-routes
 // refusals (READONLY), which prove the earlier attempt was not executed.
 // Every other retry is ours (RetryPolicy), so we know what happened.
+//
+// The slot map follows the cluster as a good cluster client's does: it is
+// reloaded every reloadInterval, after MOVED/ASK (by go-redis), and after
+// a connection error or CLUSTERDOWN, from a node other than those that just
+// failed, before the next attempt (routes.refresh).
 func newClient(cfg Config, addrs []string) *client {
+	return newClientReloading(cfg, addrs, reloadInterval)
+}
+
+// newClientReloading is newClient with another periodic reload interval:
+// a test that gives it an hour sees what the error-driven refresh does alone.
+func newClientReloading(cfg Config, addrs []string, every time.Duration) *client {
+	r := newRoutes(min(probeTimeout, cfg.OpTimeout))
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs:                  addrs,
-		MaxRedirects:           maxRedirects,
-		MaxRetries:             -1,
-		MinRetryBackoff:        cfg.Retry.MinBackoff,
-		MaxRetryBackoff:        cfg.Retry.MaxBackoff,
-		DialTimeout:            cfg.OpTimeout,
-		DialerRetries:          1,
-		ReadTimeout:            cfg.OpTimeout,
-		WriteTimeout:           cfg.OpTimeout,
-		PoolSize:               cfg.Concurrency + 2,
-		PoolTimeout:            cfg.OpTimeout,
-		Protocol:               2,
-		DisableIdentity:        true,
-		DisableRoutingPolicies: true, // a multi-key command goes to Redis as it is, never split per slot
+		Addrs:                      addrs,
+		MaxRedirects:               maxRedirects,
+		MaxRetries:                 -1,
+		MinRetryBackoff:            cfg.Retry.MinBackoff,
+		MaxRetryBackoff:            cfg.Retry.MaxBackoff,
+		DialTimeout:                cfg.OpTimeout,
+		DialerRetries:              1,
+		ReadTimeout:                cfg.OpTimeout,
+		WriteTimeout:               cfg.OpTimeout,
+		PoolSize:                   cfg.Concurrency + 2,
+		PoolTimeout:                cfg.OpTimeout,
+		Protocol:                   2,
+		DisableIdentity:            true,
+		DisableRoutingPolicies:     true, // a multi-key command goes to Redis as it is, never split per slot
+		ClusterStateReloadInterval: every,
 	})
-	cc.OnNewNode(func(n *redis.Client) { n.AddHook(nodeHook{addr: n.Options().Addr}) })
+	r.cc = cc
+	cc.OnNewNode(func(n *redis.Client) {
+		addr := n.Options().Addr
+		r.know(addr)
+		n.AddHook(nodeHook{addr: addr, r: r})
+	})
 	on := map[string]bool{}
 	for _, k := range cfg.Retry.RetryOn {
 		on[k] = true
 	}
-	return &client{cc: cc, retry: cfg.Retry, retryOn: on}
+	return &client{cc: cc, retry: cfg.Retry, retryOn: on, routes: r}
 }
 
 func (c *client) close() error { return c.cc.Close() }
@@ -122,19 +166,48 @@ func newOpCmd(ctx context.Context, t *tracker, args []any) *opCmd {
 
 // nodeHook sits on every node's client and reports each attempt of our
 // commands to their trackers: the only place that sees which node served a
-// command and which replies were redirects.
-type nodeHook struct{ addr string }
+// command and which replies were redirects. It also tells routes which
+// nodes fail and answer, and serves go-redis's slot map loads: their
+// CLUSTER SLOTS skips the nodes that just failed and waits for each node
+// at most the probe timeout.
+type nodeHook struct {
+	addr string
+	r    *routes
+}
 
 func (h nodeHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h nodeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		oc, ours := cmd.(*opCmd)
+		if !ours && isClusterSlots(cmd) {
+			if why := h.r.skip(h.addr); why != "" {
+				err := errors.New(why)
+				cmd.SetErr(err)
+				return err
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, h.r.probe)
+			defer cancel()
+		}
 		err := next(ctx, cmd)
-		if oc, ok := cmd.(*opCmd); ok {
+		h.r.observe(h.addr, err)
+		if ours {
 			oc.t.observe(h.addr, err)
 		}
 		return err
 	}
+}
+
+// isClusterSlots reports whether cmd is CLUSTER SLOTS: go-redis loading
+// its slot map (the workloads never send it).
+func isClusterSlots(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if len(args) != 2 || cmd.Name() != "cluster" {
+		return false
+	}
+	sub, ok := args[1].(string)
+	return ok && strings.EqualFold(sub, "slots")
 }
 
 func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
@@ -146,6 +219,7 @@ func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		if err != nil && !errors.As(err, &rerr) {
 			transport = err
 		}
+		h.r.observe(h.addr, transport)
 		// Commands of one op (a transaction) are adjacent: report each op once.
 		var t *tracker
 		var terr error
@@ -168,6 +242,9 @@ func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 			}
 			if e := oc.Err(); e != nil && terr == nil && !errors.Is(e, redis.Nil) {
 				terr = e
+				if transport == nil && staleRoute(e) {
+					h.r.observe(h.addr, e) // CLUSTERDOWN
+				}
 			}
 		}
 		flush()
@@ -183,6 +260,10 @@ type result struct {
 	err       string
 	node      string
 	redirects int
+	// stale, when set, is when the last attempt began that ended with an
+	// error saying the slot map may be out of date (staleRoute): the
+	// worker's next op waits for a map refreshed since.
+	stale time.Time
 }
 
 // attemptCtx is the context of an op's attempts. It does not end with the
@@ -201,13 +282,21 @@ func (c *client) do(ctx context.Context, cl *call) result {
 	actx := attemptCtx(ctx)
 	var replies []*redis.Cmd
 	var err error
+	var stale time.Time
 	for attempt := 0; ; attempt++ {
+		began := time.Now()
 		replies, err = c.attempt(actx, cl, t)
-		if !c.again(ctx, attempt, Classify(err, cl.mutates)) {
+		stale = time.Time{}
+		if staleRoute(err) {
+			stale = began
+		}
+		if !c.again(ctx, attempt, Classify(err, cl.mutates), stale) {
 			break
 		}
 	}
-	return finish(cl, t, replies, err)
+	res := finish(cl, t, replies, err)
+	res.stale = stale
+	return res
 }
 
 func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.Cmd, error) {
@@ -229,12 +318,19 @@ func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.C
 }
 
 // again decides whether to retry after attempt (0-based) ended with o, and
-// waits the backoff. It is false when the run's context ends meanwhile.
-func (c *client) again(ctx context.Context, attempt int, o Outcome) bool {
+// waits the backoff. When stale is set (the attempt, begun then, ended with
+// an error saying the slot map may be out of date) the wait includes a
+// refresh of the map, so that the retry goes where the cluster now serves
+// the slot. It is false when the run's context ends meanwhile.
+func (c *client) again(ctx context.Context, attempt int, o Outcome, stale time.Time) bool {
 	if o.Type == history.OK || attempt >= c.retry.MaxRetries || !c.retryOn[o.Kind] {
 		return false
 	}
-	return sleep(ctx, backoff(c.retry, attempt)) == nil
+	start := time.Now()
+	if !stale.IsZero() {
+		c.routes.refresh(ctx, stale)
+	}
+	return sleep(ctx, backoff(c.retry, attempt)-time.Since(start)) == nil
 }
 
 // doBatch runs single-command calls in go-redis pipelines: the first
@@ -250,7 +346,10 @@ func (c *client) doBatch(ctx context.Context, calls []*call) []result {
 		pending[i] = i
 	}
 	actx := attemptCtx(ctx)
+	var stale time.Time
 	for attempt := 0; len(pending) > 0; attempt++ {
+		began := time.Now()
+		stale = time.Time{}
 		pipe := c.cc.Pipeline()
 		ocs := make([]*opCmd, len(pending))
 		for j, i := range pending {
@@ -263,11 +362,14 @@ func (c *client) doBatch(ctx context.Context, calls []*call) []result {
 		var o Outcome
 		for j, i := range pending {
 			replies[i], errs[i] = ocs[j].Cmd, ocs[j].Err()
+			if staleRoute(errs[i]) {
+				stale = began
+			}
 			if oi := Classify(errs[i], calls[i].mutates); oi.Type != history.OK && attempt < c.retry.MaxRetries && c.retryOn[oi.Kind] {
 				retry, o = append(retry, i), oi
 			}
 		}
-		if len(retry) == 0 || !c.again(ctx, attempt, o) {
+		if len(retry) == 0 || !c.again(ctx, attempt, o, stale) {
 			break
 		}
 		pending = retry
@@ -275,6 +377,7 @@ func (c *client) doBatch(ctx context.Context, calls []*call) []result {
 	out := make([]result, len(calls))
 	for i, cl := range calls {
 		out[i] = finish(cl, ts[i], []*redis.Cmd{replies[i]}, errs[i])
+		out[i].stale = stale
 	}
 	return out
 }

@@ -147,6 +147,11 @@ type worker struct {
 	// incarnation counts, per lane, the processes retired after an info.
 	incarnation []int
 	maxProcess  int
+	// stale, when set, is the start of the worker's last attempt that
+	// failed in a way that says the slot map may be out of date: its next
+	// op waits for a map refreshed since (the retries of an op do so
+	// within it).
+	stale time.Time
 }
 
 func (r *runner) newWorker(i int) *worker {
@@ -217,6 +222,10 @@ func (r *runner) next(w *worker) (spec int, calls []*call, batch bool) {
 // execute records the invokes of calls, runs them (in one pipeline when
 // batch is set), and records their completions.
 func (r *runner) execute(ctx context.Context, w *worker, spec int, calls []*call, batch bool) error {
+	if !w.stale.IsZero() {
+		r.cl.routes.refresh(ctx, w.stale)
+		w.stale = time.Time{}
+	}
 	procs := make([]int, len(calls))
 	for j, c := range calls {
 		procs[j] = r.process(w, j)
@@ -237,6 +246,9 @@ func (r *runner) execute(ctx context.Context, w *worker, spec int, calls []*call
 			return fmt.Errorf("record completion: %w", err)
 		}
 		r.count(spec, x.typ)
+		if x.stale.After(w.stale) {
+			w.stale = x.stale
+		}
 		if x.typ == history.Info {
 			w.incarnation[j]++
 		}
