@@ -77,17 +77,30 @@ func SampleOf(s *Snapshot, t int64) Sample {
 
 // Monitor samples every node every interval until ctx ends, handing each
 // sample to emit. Members are re-discovered each time through addrs().
+//
+// The period holds whatever the nodes do: the nodes are asked concurrently,
+// over connections of the monitor's own, and each is waited for at most
+// one interval; a node that has not answered by then (paused, cut off,
+// dead) is recorded with its error in that sample, and the next sample is
+// taken on time. A sample's Time is when its questions were sent, so the
+// times at which a sample shows something (a replica promoted, every node
+// agreeing) are true to within the nodes' answer times, not late by the
+// slowest node's timeout.
 func (a *Admin) Monitor(ctx context.Context, interval time.Duration, addrs func() []string, now func() int64, emit func(Sample)) {
+	m := NewAdmin()
+	m.Timeout = interval
+	defer m.Close()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		sctx, cancel := context.WithTimeout(ctx, interval*4)
-		snap := a.Snapshot(sctx, addrs())
+		at := now()
+		sctx, cancel := context.WithTimeout(ctx, interval)
+		snap := m.Snapshot(sctx, addrs())
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		emit(SampleOf(snap, now()))
+		emit(SampleOf(snap, at))
 		select {
 		case <-ctx.Done():
 			return
