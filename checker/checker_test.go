@@ -487,7 +487,7 @@ func TestForWorkloads(t *testing.T) {
 	for _, c := range cs {
 		names = append(names, c.Name())
 	}
-	if want := []string{"linearizable", "set", "multikey", "slots", "stats"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"linearizable", "set", "multikey", "slots", "recovery", "stats"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("names %v, want %v", names, want)
 	}
 	if l := cs[0].(*Linearizable); !reflect.DeepEqual(l.Workloads, []string{"register", "kv", "pipeline-register", "pipeline-kv"}) {
@@ -648,7 +648,7 @@ func TestLoadAndCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := Check(context.Background(), in, cs)
-	if rep.Valid != True || !reflect.DeepEqual(rep.Names, []string{"linearizable", "slots", "stats"}) || rep.Stats.Ops != 7 {
+	if rep.Valid != True || !reflect.DeepEqual(rep.Names, []string{"linearizable", "slots", "recovery", "stats"}) || rep.Stats.Ops != 7 {
 		t.Fatalf("report %+v", rep)
 	}
 	b, err := json.Marshal(rep)
@@ -666,7 +666,7 @@ func TestLoadAndCheck(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Valid != True || len(got.Checkers) != 3 || got.Stats.Ops != 7 || got.Stats.OpsPerSec == 0 {
+	if got.Valid != True || len(got.Checkers) != 4 || got.Stats.Ops != 7 || got.Stats.OpsPerSec == 0 {
 		t.Errorf("results.json %s", b)
 	}
 

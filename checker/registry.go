@@ -71,11 +71,11 @@ func KnownWorkloads() []string {
 	return out
 }
 
-// ForWorkloads returns the checkers for a run's workloads followed by slots
-// and stats, which every run gets. A name is a key space or a workload,
-// which means every space it may write ("pipeline": pipeline-register and
-// pipeline-kv); each checker gets the spaces of the table it judges, in
-// the order given. With opts.Only set and no names, the names are
+// ForWorkloads returns the checkers for a run's workloads followed by
+// slots, recovery and stats, which every run gets. A name is a key space or
+// a workload, which means every space it may write ("pipeline":
+// pipeline-register and pipeline-kv); each checker gets the spaces of the
+// table it judges, in the order given. With opts.Only set and no names, the names are
 // [opts.Only].
 func ForWorkloads(names []string, opts Options) ([]Checker, error) {
 	if opts.Only != "" {
@@ -104,7 +104,7 @@ func ForWorkloads(names []string, opts Options) ([]Checker, error) {
 			out = append(out, constructors[kind](ws, opts))
 		}
 	}
-	return append(out, &Slots{}, &Stats{}), nil
+	return append(out, &Slots{}, &Recovery{}, &Stats{}), nil
 }
 
 func unknownWorkload(name string) error {

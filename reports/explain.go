@@ -154,6 +154,7 @@ var sectionWriters = map[string]func(e *explainer, raw json.RawMessage, s *secti
 	history.CheckListAppend:   (*explainer).listSection,
 	history.CheckMultikey:     (*explainer).multikeySection,
 	history.CheckSlots:        (*explainer).slotsSection,
+	history.CheckRecovery:     (*explainer).recoverySection,
 	history.CheckStats:        (*explainer).statsSection,
 }
 

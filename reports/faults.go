@@ -37,6 +37,9 @@ type fault struct {
 	Action int64
 	// HealTook is how long the heal took, from results.json's "nemesis".
 	HealTook time.Duration
+	// ClientRecovery and RateRatio are the recovery checker's figures for
+	// the action, in words ("" when results.json has none).
+	ClientRecovery, RateRatio string
 }
 
 // active is true when the fault was in effect at t.

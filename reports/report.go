@@ -147,6 +147,7 @@ func WriteFrom(dir string, loaded *Loaded) error {
 	if scenErr != nil {
 		p.Warnings = append(p.Warnings, scenErr.Error())
 	}
+	attachRecovery(faults, res.Checkers[history.CheckRecovery])
 	p.nemesis(h, faults, res.Nemesis)
 	ex := &explainer{dir: dir, h: h, t: t, faults: faults}
 	for _, name := range orderedCheckers(res.Checkers) {

@@ -135,7 +135,7 @@ func isNull(b json.RawMessage) bool {
 
 // checkerOrder is the order of the checker sections: the checkers of key
 // spaces as history's table orders them (checker.ForWorkloads too), then
-// slots and stats, then any other name alphabetically.
+// slots, recovery and stats, then any other name alphabetically.
 var checkerOrder = history.Checkers()
 
 func orderedCheckers(m map[string]json.RawMessage) []string {

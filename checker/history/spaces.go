@@ -7,8 +7,8 @@ import (
 )
 
 // The checkers, by the names results.json gives them (checkers.<name>).
-// The first five judge key spaces (see Spaces); slots and stats judge every
-// run, whatever its workloads.
+// The first five judge key spaces (see Spaces); slots, recovery and stats
+// judge every run, whatever its workloads.
 const (
 	CheckLinearizable = "linearizable"
 	CheckSet          = "set"
@@ -16,6 +16,7 @@ const (
 	CheckListAppend   = "list-append"
 	CheckMultikey     = "multikey"
 	CheckSlots        = "slots"
+	CheckRecovery     = "recovery"
 	CheckStats        = "stats"
 )
 
@@ -135,9 +136,9 @@ func SpaceCheckers() []string {
 }
 
 // Checkers lists every checker in the order of results and reports: those
-// of key spaces, then slots and stats.
+// of key spaces, then slots, recovery and stats.
 func Checkers() []string {
-	return append(SpaceCheckers(), CheckSlots, CheckStats)
+	return append(SpaceCheckers(), CheckSlots, CheckRecovery, CheckStats)
 }
 
 // Tag is the hash tag of space's n-th key: Tag("register", 12) is

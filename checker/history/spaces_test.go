@@ -81,7 +81,7 @@ func TestSpacesTable(t *testing.T) {
 	if got := SpacesOf("bank"); got != nil {
 		t.Errorf("SpacesOf(bank) = %v, want nil", got)
 	}
-	if got, want := Checkers(), []string{"linearizable", "set", "counter", "list-append", "multikey", "slots", "stats"}; !slices.Equal(got, want) {
+	if got, want := Checkers(), []string{"linearizable", "set", "counter", "list-append", "multikey", "slots", "recovery", "stats"}; !slices.Equal(got, want) {
 		t.Errorf("Checkers() = %v, want %v", got, want)
 	}
 }

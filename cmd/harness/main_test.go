@@ -305,7 +305,7 @@ func TestRunSmokeAndCheck(t *testing.T) {
 	if res.Valid != true || res.Stats.Ops < 1000 || res.Stats.OpsPerSec <= 0 || !res.Expected.Met {
 		t.Errorf("results.json: valid %v, %d ops, %.0f ops/s, met %v", res.Valid, res.Stats.Ops, res.Stats.OpsPerSec, res.Expected.Met)
 	}
-	for _, c := range []string{"linearizable", "set", "multikey", "slots", "stats"} {
+	for _, c := range []string{"linearizable", "set", "multikey", "slots", "recovery", "stats"} {
 		if _, ok := res.Checkers[c]; !ok {
 			t.Errorf("results.json lacks checker %s", c)
 		}

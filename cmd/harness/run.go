@@ -1,10 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/scenarios"
 	"github.com/redis-harness/harness/topology"
@@ -176,6 +180,7 @@ func printOutcome(c *cli.Context, name string, out *scenarios.Outcome) {
 	if st := rep.Stats; st != nil {
 		fmt.Fprintf(w, "  %d ops: ok %d, fail %d, info %d; %.0f ops/s; %d redirects followed\n", st.Ops, st.OK, st.Fail, st.Info, st.OpsPerSec, st.Redirects)
 	}
+	printRecovery(w, rep)
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}
@@ -196,6 +201,33 @@ func printOutcome(c *cli.Context, name string, out *scenarios.Outcome) {
 			fmt.Fprintf(w, "  - %s\n", f)
 		}
 		fmt.Fprintf(w, "  run dir: %s\n", out.Dir)
+	}
+}
+
+// maxRecoveryLines caps the per-action recovery lines of a run's outcome.
+const maxRecoveryLines = 10
+
+// printRecovery says, per nemesis action, how soon the clients were served
+// by the node that took its slots over, and their ok rate meanwhile.
+func printRecovery(w io.Writer, rep *checker.Report) {
+	r, ok := rep.Checkers[history.CheckRecovery].(*checker.RecoveryResult)
+	if !ok {
+		return
+	}
+	for i, a := range r.Actions {
+		if i == maxRecoveryLines {
+			fmt.Fprintf(w, "  … %d more actions in results.json\n", len(r.Actions)-i)
+			break
+		}
+		rec := "none (" + a.Reason + ")"
+		if a.ClientRecoveryS != nil {
+			rec = fmt.Sprintf("%.3f s", *a.ClientRecoveryS)
+		}
+		rate := "—"
+		if a.RateRatio != nil {
+			rate = fmt.Sprintf("%.0f %% of before", *a.RateRatio*100)
+		}
+		fmt.Fprintf(w, "  %s at %.1f s: client recovery %s; ok rate %s\n", cmp.Or(a.Fault, a.F), float64(a.Start)/1e9, rec, rate)
 	}
 }
 
