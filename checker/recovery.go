@@ -26,8 +26,9 @@ const minRateSpan = 0.2e9
 //     and the failover that follows; a manual failover; a reshard), the
 //     time from the first sample in which the new owner serves the slot
 //     (it is a master, claims the slot, says cluster_state ok, and every
-//     reachable node names it the owner) to the first ok op on that slot
-//     answered by it: the slowest slot's, 0 when the client got there
+//     reachable node names it the owner), or from the first op on the
+//     slot after that if none was under way, to the first ok op on that
+//     slot answered by it: the slowest slot's, 0 when the client got there
 //     before the samples showed agreement. Null, with the reason, when no
 //     used slot moved, or when one moved and no op was answered ok there
 //     afterwards although ops were sent to it.
@@ -104,10 +105,14 @@ type SlotMove struct {
 	// no sample gave an address).
 	From string `json:"from"`
 	To   string `json:"to"`
-	// Topology is the first sample showing To serving the slot; FirstOK
-	// the completion of the first ok op on the slot answered by To (nil:
-	// none); RecoveryS the time between, at least 0.
+	// Topology is the first sample showing To serving the slot; Wanted
+	// when the clients next wanted it: Topology if an op on it was under
+	// way then, else the next op's invoke (-1: none came). FirstOK is the
+	// completion of the first ok op on the slot answered by To (nil:
+	// none); RecoveryS the time from Wanted to FirstOK, at least 0: a
+	// slot first used long after it moved does not count its idle time.
 	Topology  int64    `json:"topology_ns"`
+	Wanted    int64    `json:"wanted_ns"`
 	FirstOK   *int64   `json:"first_ok_ns"`
 	RecoveryS *float64 `json:"recovery_s"`
 	// Sent counts the ops on the slot invoked from Topology on, in the
@@ -420,6 +425,7 @@ func recoverAction(a *ActionRecovery, windowEnd int64, u *usage, t *topoViews) {
 				continue
 			}
 			m := SlotMove{Slot: c.slot, Key: c.key, From: t.addrOf(base, c.from), To: addr, Topology: samples[i].Time}
+			m.Wanted = -1
 			for _, o := range u.bySlot[c.slot] {
 				if o.Invoke.Time >= windowEnd {
 					break
@@ -427,10 +433,19 @@ func recoverAction(a *ActionRecovery, windowEnd int64, u *usage, t *topoViews) {
 				if o.Invoke.Time >= m.Topology {
 					m.Sent++
 				}
+				if m.Wanted < 0 && end(*o) >= m.Topology {
+					m.Wanted = max(o.Invoke.Time, m.Topology)
+				}
 				if m.FirstOK == nil && o.Type() == history.OK && o.Complete.Node == addr && o.Complete.Time >= a.Start {
 					m.FirstOK = ptr(o.Complete.Time)
-					m.RecoveryS = ptr(round3(float64(max(o.Complete.Time-m.Topology, 0)) / 1e9))
 				}
+			}
+			if m.FirstOK != nil {
+				from := m.Topology
+				if m.Wanted >= 0 {
+					from = m.Wanted
+				}
+				m.RecoveryS = ptr(round3(float64(max(*m.FirstOK-from, 0)) / 1e9))
 			}
 			if m.FirstOK != nil || m.Sent > 0 {
 				a.Moved = append(a.Moved, m)

@@ -29,14 +29,15 @@ type recoveryCase struct {
 const (
 	key1 = "{register:1}"
 	key2 = "{register:2}"
+	key3 = "{register:3}" // a's too, first used at 12 s
 	sec  = int64(1e9)
 )
 
 func (rc recoveryCase) input(t *testing.T) *Input {
 	t.Helper()
 	s1, s2 := topology.KeySlot(key1), topology.KeySlot(key2)
-	if s1 == s2 {
-		t.Fatal("the two keys share a slot")
+	if s3 := topology.KeySlot(key3); s1 == s2 || s3 == s2 || s3 == s1 {
+		t.Fatal("the keys share a slot")
 	}
 	aRanges := []topology.SlotRange{{Start: 0, End: s2 - 1}, {Start: s2 + 1, End: topology.NumSlots - 1}}
 	bRanges := []topology.SlotRange{{Start: s2, End: s2}}
@@ -63,6 +64,16 @@ func (rc recoveryCase) input(t *testing.T) *Input {
 			add(history.Op{Time: at + 1e6, Process: 1 + p, Type: history.OK, F: "write", Key: key1, Value: at, Node: "10.0.0.3:6379"})
 		default:
 			add(history.Op{Time: at + 1e6, Process: 1 + p, Type: history.Fail, F: "write", Key: key1, Value: at, Node: "10.0.0.1:6379", Error: "dial tcp 10.0.0.1:6379: connect: connection refused"})
+		}
+		if at >= 12*sec {
+			// key3, first used long after the slot moved: ok at c at once
+			// when key1 is (its idle time is not the client's delay).
+			add(history.Op{Time: at, Process: 1000 + p, Type: history.Invoke, F: "write", Key: key3, Value: at})
+			if rc.servedFrom > 0 {
+				add(history.Op{Time: at + 1e6, Process: 1000 + p, Type: history.OK, F: "write", Key: key3, Value: at, Node: "10.0.0.3:6379"})
+			} else {
+				add(history.Op{Time: at + 1e6, Process: 1000 + p, Type: history.Fail, F: "write", Key: key3, Value: at, Node: "10.0.0.1:6379", Error: "dial tcp 10.0.0.1:6379: connect: connection refused"})
+			}
 		}
 		if at == 5*sec {
 			add(history.Op{Time: at + 2e6, Process: history.NemesisProcess, Type: history.Info, F: "kill",
@@ -122,8 +133,9 @@ func TestRecovery(t *testing.T) {
 		// The same while a, cut off, still answers with its stale map: the
 		// others flag it, so it is not counted among those who must agree.
 		{name: "partition, recovered", rc: recoveryCase{aAnswers: true, promoteAt: 8 * sec, servedFrom: 86 * sec / 10}, want: 0.601},
-		// The client got to c before the samples showed it: 0, not negative.
-		{name: "client before the samples", rc: recoveryCase{promoteAt: 8 * sec, servedFrom: 79 * sec / 10}, want: 0},
+		// The client got to c before the samples showed it: key1's slot
+		// counts 0, not negative; the figure is key3's 1 ms.
+		{name: "client before the samples", rc: recoveryCase{promoteAt: 8 * sec, servedFrom: 79 * sec / 10}, want: 0.001},
 		// Promoted, but every op on key1 kept failing at a: never.
 		{name: "never recovered", rc: recoveryCase{promoteAt: 8 * sec}, want: -1, wantReason: "no op on it answered ok there afterwards", never: 1},
 		// Nothing moved (the old master came back as master).
@@ -143,8 +155,16 @@ func TestRecovery(t *testing.T) {
 				if a.ClientRecoveryS == nil || *a.ClientRecoveryS != tc.want {
 					t.Errorf("client_recovery_s %v (%s), want %v", fmtPtr(a.ClientRecoveryS), a.Reason, tc.want)
 				}
-				if len(a.Moved) != 1 || a.Moved[0].Slot != topology.KeySlot(key1) || a.Moved[0].From != "10.0.0.1:6379" || a.Moved[0].To != "10.0.0.3:6379" || a.Moved[0].Topology != 8*sec {
-					t.Errorf("moved %+v: want key1's slot from a to c at 8 s", a.Moved)
+				byKey := map[string]SlotMove{}
+				for _, m := range a.Moved {
+					byKey[m.Key] = m
+				}
+				m1, m3 := byKey[key1], byKey[key3]
+				if len(a.Moved) != 2 || m1.Slot != topology.KeySlot(key1) || m1.From != "10.0.0.1:6379" || m1.To != "10.0.0.3:6379" || m1.Topology != 8*sec || m1.Wanted != 8*sec {
+					t.Errorf("moved %+v: want key1's and key3's slots from a to c at 8 s, key1's wanted then", a.Moved)
+				}
+				if m3.Wanted != 12*sec || m3.RecoveryS == nil || *m3.RecoveryS != 0.001 {
+					t.Errorf("key3's slot %+v: want it wanted at 12 s and served 1 ms later", m3)
 				}
 			} else if a.ClientRecoveryS != nil || !strings.Contains(a.Reason, tc.wantReason) {
 				t.Errorf("client_recovery_s %v, reason %q: want null because %q", fmtPtr(a.ClientRecoveryS), a.Reason, tc.wantReason)
@@ -159,6 +179,7 @@ func TestRecovery(t *testing.T) {
 				for at := max(f, 5*sec); at < 15*sec+1e6; at += sec / 10 {
 					served++
 				}
+				served += 31 // key3's, 12.0 to 15.0 s
 			}
 			wantRatio := round3(float64(101+served) / 10.002 / 20)
 			if a.RateRatio == nil || *a.RateRatio != wantRatio {

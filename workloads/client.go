@@ -290,7 +290,8 @@ func (c *client) do(ctx context.Context, cl *call) result {
 		if staleRoute(err) {
 			stale = began
 		}
-		if !c.again(ctx, attempt, Classify(err, cl.mutates), stale) {
+		o := Classify(err, cl.mutates)
+		if !c.again(ctx, attempt, o, stale, c.doomed(ctx, o, cl.key, t)) {
 			break
 		}
 	}
@@ -321,16 +322,44 @@ func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.C
 // waits the backoff. When stale is set (the attempt, begun then, ended with
 // an error saying the slot map may be out of date) the wait includes a
 // refresh of the map, so that the retry goes where the cluster now serves
-// the slot. It is false when the run's context ends meanwhile.
-func (c *client) again(ctx context.Context, attempt int, o Outcome, stale time.Time) bool {
+// the slot; then, if doomed (nil: never) says the refreshed map still sends
+// the op to the node that could not be reached, the op ends now instead
+// of spending its retries on a node the cluster has not replaced yet. It
+// is false when the run's context ends meanwhile.
+func (c *client) again(ctx context.Context, attempt int, o Outcome, stale time.Time, doomed func() bool) bool {
 	if o.Type == history.OK || attempt >= c.retry.MaxRetries || !c.retryOn[o.Kind] {
 		return false
 	}
 	start := time.Now()
 	if !stale.IsZero() {
 		c.routes.refresh(ctx, stale)
+		if doomed != nil && doomed() {
+			return false
+		}
 	}
 	return sleep(ctx, backoff(c.retry, attempt)-time.Since(start)) == nil
+}
+
+// doomed returns, for an attempt that could not reach its node (o's kind
+// is connect: nothing was sent), a test of whether the slot map still
+// routes key to that node; nil for any other outcome. While the cluster
+// has not replaced a dead master, retrying against it only holds the
+// worker (and its share of the load on the live masters) for nothing: a
+// client with a current map fails such ops fast, and so does this one.
+func (c *client) doomed(ctx context.Context, o Outcome, key string, t *tracker) func() bool {
+	if o.Kind != KindConnect || key == "" {
+		return nil
+	}
+	t.mu.Lock()
+	node := t.node
+	t.mu.Unlock()
+	if node == "" {
+		return nil
+	}
+	return func() bool {
+		m, err := c.cc.MasterForKey(ctx, key)
+		return err == nil && m.Options().Addr == node
+	}
 }
 
 // doBatch runs single-command calls in go-redis pipelines: the first
@@ -369,7 +398,7 @@ func (c *client) doBatch(ctx context.Context, calls []*call) []result {
 				retry, o = append(retry, i), oi
 			}
 		}
-		if len(retry) == 0 || !c.again(ctx, attempt, o, stale) {
+		if len(retry) == 0 || !c.again(ctx, attempt, o, stale, nil) {
 			break
 		}
 		pending = retry
