@@ -3,10 +3,12 @@ package workloads
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -26,7 +28,7 @@ const (
 	KindMasterDown  = "MASTERDOWN"  // a replica lost its master and serves nothing
 	KindRefused     = "REFUSED"     // other replies Redis gives before executing: NOSCRIPT, OOM, NOREPLICAS, BUSY, EXECABORT, MISCONF, NOAUTH, NOPERM
 	KindRedis       = "REDIS"       // any other error reply: it may come after part of a script ran
-	KindConnect     = "connect"     // no connection: refused, dial timeout, no route; pool timeout; client closed
+	KindConnect     = "connect"     // no connection: refused, dial timeout, no route; pool timeout; client closed; held back from a node that stopped answering
 	KindTimeout     = "timeout"     // sent, no reply in time (i/o timeout, context deadline)
 	KindCanceled    = "canceled"    // the caller gave up while the command was out
 	KindEOF         = "EOF"         // the connection closed before the reply
@@ -79,8 +81,25 @@ func Classify(err error, mutates bool) Outcome {
 	return Outcome{Type: history.Info, Kind: kind}
 }
 
+// heldError is an attempt the client did not send: the slot map routes it
+// to a node that stopped answering (an op there timed out and the node has
+// not answered since) while another op already waits on that node
+// (routes.hold).
+type heldError struct {
+	addr  string
+	since time.Duration
+}
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("not sent: %s has not answered for %v, and an op already waits on it", e.addr, e.since.Round(time.Millisecond))
+}
+
 // kindOf names err and says whether it proves the command was not executed.
 func kindOf(err error) (kind string, refused bool) {
+	var held *heldError
+	if errors.As(err, &held) {
+		return KindConnect, true
+	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -67,6 +68,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("pool: %w", opErr("dial", &os.SyscallError{Syscall: "connect", Err: syscall.EHOSTUNREACH})), fail, fail, KindConnect},
 		{redis.ErrPoolTimeout, fail, fail, KindConnect},
 		{redis.ErrClosed, fail, fail, KindConnect},
+		{&heldError{addr: "127.0.0.1:6379", since: time.Second}, fail, fail, KindConnect},
 		{opErr("read", &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}), info, fail, KindReset},
 		{opErr("write", &os.SyscallError{Syscall: "write", Err: syscall.EPIPE}), info, fail, KindReset},
 		{opErr("read", net.ErrClosed), info, fail, KindReset},

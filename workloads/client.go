@@ -290,8 +290,7 @@ func (c *client) do(ctx context.Context, cl *call) result {
 		if staleRoute(err) {
 			stale = began
 		}
-		o := Classify(err, cl.mutates)
-		if !c.again(ctx, attempt, o, stale, c.doomed(ctx, o, cl.key, t)) {
+		if !c.again(ctx, attempt, Classify(err, cl.mutates), stale, cl.key) {
 			break
 		}
 	}
@@ -303,6 +302,20 @@ func (c *client) do(ctx context.Context, cl *call) result {
 func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.Cmd, error) {
 	t.newCall()
 	replies := make([]*redis.Cmd, len(cl.cmds))
+	if cl.key != "" && c.routes.nSuspects.Load() > 0 {
+		if node := c.routeOf(actx, cl.key); node != "" {
+			release, held, ok := c.routes.hold(node)
+			if !ok {
+				err := &heldError{addr: node, since: held}
+				for i := range replies {
+					replies[i] = redis.NewCmd(actx)
+					replies[i].SetErr(err)
+				}
+				return replies, err
+			}
+			defer release()
+		}
+	}
 	if !cl.tx {
 		oc := newOpCmd(actx, t, cl.cmds[0])
 		replies[0] = oc.Cmd
@@ -320,46 +333,63 @@ func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.C
 
 // again decides whether to retry after attempt (0-based) ended with o, and
 // waits the backoff. When stale is set (the attempt, begun then, ended with
-// an error saying the slot map may be out of date) the wait includes a
-// refresh of the map, so that the retry goes where the cluster now serves
-// the slot; then, if doomed (nil: never) says the refreshed map still sends
-// the op to the node that could not be reached, the op ends now instead
-// of spending its retries on a node the cluster has not replaced yet. It
-// is false when the run's context ends meanwhile.
-func (c *client) again(ctx context.Context, attempt int, o Outcome, stale time.Time, doomed func() bool) bool {
+// an error saying the slot map may be out of date), the map is brought up
+// to date for key first (prepare), and a retry that could only reach the
+// node that just refused the connection is not made. It is false when the
+// run's context ends meanwhile.
+func (c *client) again(ctx context.Context, attempt int, o Outcome, stale time.Time, key string) bool {
 	if o.Type == history.OK || attempt >= c.retry.MaxRetries || !c.retryOn[o.Kind] {
 		return false
 	}
 	start := time.Now()
-	if !stale.IsZero() {
-		c.routes.refresh(ctx, stale)
-		if doomed != nil && doomed() {
-			return false
-		}
+	if !stale.IsZero() && c.prepare(ctx, key, stale, o.Kind == KindConnect) {
+		return false
 	}
 	return sleep(ctx, backoff(c.retry, attempt)-time.Since(start)) == nil
 }
 
-// doomed returns, for an attempt that could not reach its node (o's kind
-// is connect: nothing was sent), a test of whether the slot map still
-// routes key to that node; nil for any other outcome. While the cluster
-// has not replaced a dead master, retrying against it only holds the
-// worker (and its share of the load on the live masters) for nothing: a
-// client with a current map fails such ops fast, and so does this one.
-func (c *client) doomed(ctx context.Context, o Outcome, key string, t *tracker) func() bool {
-	if o.Kind != KindConnect || key == "" {
-		return nil
+// prepare readies the slot map for an op on key (a retry, or the next op
+// of a worker) after an error, at an attempt begun at since, said the map
+// may be stale:
+//
+//   - the map routes key to a node that has not failed lately: go on at
+//     once; a refresh starts in the background (kick);
+//   - to a node that failed, and a refresh begun after it first failed
+//     still routes there (the cluster has not replaced it yet): go on at
+//     once too, with a refresh in the background; stop, when refused
+//     says the failed attempt could not even connect: a retry would only
+//     be refused again by a master nobody replaced, while the worker's
+//     share of the live masters' load waits;
+//   - to a node that failed, with no refresh since: wait for one (shared,
+//     refreshEvery apart), and stop as above if it still routes there.
+//
+// An empty key (a batch) always waits for the refresh.
+func (c *client) prepare(ctx context.Context, key string, since time.Time, refused bool) (stop bool) {
+	if key == "" {
+		c.routes.refresh(ctx, since)
+		return false
 	}
-	t.mu.Lock()
-	node := t.node
-	t.mu.Unlock()
-	if node == "" {
-		return nil
+	node := c.routeOf(ctx, key)
+	first, suspect := c.routes.suspectSince(node)
+	switch {
+	case !suspect:
+		c.routes.kick(since)
+		return false
+	case c.routes.refreshedSince(first):
+		c.routes.kick(since)
+		return refused
 	}
-	return func() bool {
-		m, err := c.cc.MasterForKey(ctx, key)
-		return err == nil && m.Options().Addr == node
+	c.routes.refresh(ctx, since)
+	return refused && c.routeOf(ctx, key) == node
+}
+
+// routeOf is the address the slot map sends key to ("" if it cannot say).
+func (c *client) routeOf(ctx context.Context, key string) string {
+	m, err := c.cc.MasterForKey(ctx, key)
+	if err != nil {
+		return ""
 	}
+	return m.Options().Addr
 }
 
 // doBatch runs single-command calls in go-redis pipelines: the first
@@ -398,7 +428,7 @@ func (c *client) doBatch(ctx context.Context, calls []*call) []result {
 				retry, o = append(retry, i), oi
 			}
 		}
-		if len(retry) == 0 || !c.again(ctx, attempt, o, stale, nil) {
+		if len(retry) == 0 || !c.again(ctx, attempt, o, stale, "") {
 			break
 		}
 		pending = retry

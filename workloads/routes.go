@@ -18,13 +18,22 @@ type routes struct {
 	probe time.Duration // each node's CLUSTER SLOTS timeout during a load
 	every time.Duration // least time between two refreshes
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	lastStart time.Time // when the last completed refresh began
 	flight    *flight   // the refresh under way, nil if none
 	known     map[string]bool
-	suspects  map[string]time.Time // node → its last error that said the route may be stale
-	nSuspects atomic.Int32         // len(suspects), read without the lock on every reply
-	refreshes atomic.Int64         // refreshes done
+	suspects  map[string]streak // nodes whose last answer said the route may be stale
+	nSuspects atomic.Int32      // len(suspects), read without the lock on every reply
+	refreshes atomic.Int64      // refreshes done
+}
+
+// streak is when a node's current run of failures began and its last
+// one; timedOut says the last was a timeout (sent, no answer: a frozen
+// node) rather than a refusal.
+type streak struct {
+	first, last time.Time
+	timedOut    bool
+	held        bool // an op is under way to it (hold)
 }
 
 // flight is one refresh under way; done is closed when it ends.
@@ -34,7 +43,7 @@ type flight struct {
 }
 
 func newRoutes(probe time.Duration) *routes {
-	return &routes{probe: probe, every: refreshEvery, known: map[string]bool{}, suspects: map[string]time.Time{}}
+	return &routes{probe: probe, every: refreshEvery, known: map[string]bool{}, suspects: map[string]streak{}}
 }
 
 // know records a node go-redis made a client for.
@@ -48,12 +57,28 @@ func (r *routes) know(addr string) {
 // route may be stale makes the node a suspect; any other answer clears it.
 func (r *routes) observe(addr string, err error) {
 	stale := staleRoute(err)
-	if !stale && r.nSuspects.Load() == 0 {
-		return
+	if !stale {
+		if r.nSuspects.Load() == 0 {
+			return
+		}
+		r.mu.RLock()
+		_, ok := r.suspects[addr]
+		r.mu.RUnlock()
+		if !ok {
+			return
+		}
 	}
 	r.mu.Lock()
 	if stale {
-		r.suspects[addr] = time.Now()
+		now := time.Now()
+		st, ok := r.suspects[addr]
+		if !ok || now.Sub(st.last) > suspectFor {
+			st.first = now
+		}
+		st.last = now
+		k, _ := kindOf(err)
+		st.timedOut = k == KindTimeout
+		r.suspects[addr] = st
 	} else {
 		delete(r.suspects, addr)
 	}
@@ -70,16 +95,95 @@ func (r *routes) skip(addr string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
-	at, ok := r.suspects[addr]
-	if !ok || now.Sub(at) > suspectFor {
+	st, ok := r.suspects[addr]
+	if !ok || now.Sub(st.last) > suspectFor {
 		return ""
 	}
 	for a := range r.known {
-		if t, bad := r.suspects[a]; !bad || now.Sub(t) > suspectFor {
-			return fmt.Sprintf("slot map not asked of %s: it failed %v ago", addr, now.Sub(at).Round(time.Millisecond))
+		if o, bad := r.suspects[a]; !bad || now.Sub(o.last) > suspectFor {
+			return fmt.Sprintf("slot map not asked of %s: it failed %v ago", addr, now.Sub(st.last).Round(time.Millisecond))
 		}
 	}
 	return "" // every node failed lately: ask them all the same
+}
+
+// hold is asked before an op is sent to addr. A node that stopped
+// answering (its last op timed out, nothing answered since) gets one op at
+// a time: that op finds out when it answers again, and the others are not
+// sent (ok false, held says for how long it has not answered) instead of
+// each waiting out its timeout, the workers stuck on a frozen master while
+// the live ones go idle. release ends the op's hold.
+func (r *routes) hold(addr string) (release func(), held time.Duration, ok bool) {
+	nop := func() {}
+	if r.nSuspects.Load() == 0 {
+		return nop, 0, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, bad := r.suspects[addr]
+	if !bad || !st.timedOut || time.Since(st.last) > suspectFor {
+		return nop, 0, true
+	}
+	if st.held {
+		return nil, time.Since(st.first), false
+	}
+	st.held = true
+	r.suspects[addr] = st
+	return func() {
+		r.mu.Lock()
+		if st, ok := r.suspects[addr]; ok {
+			st.held = false
+			r.suspects[addr] = st
+		}
+		r.mu.Unlock()
+	}, 0, true
+}
+
+// suspectSince says whether the node at addr failed within suspectFor
+// without answering since, and when its run of failures began.
+func (r *routes) suspectSince(addr string) (time.Time, bool) {
+	if addr == "" || r.nSuspects.Load() == 0 {
+		return time.Time{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.suspects[addr]
+	if !ok || time.Since(st.last) > suspectFor {
+		return time.Time{}, false
+	}
+	return st.first, true
+}
+
+// refreshedSince says whether a completed refresh began after t.
+func (r *routes) refreshedSince(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastStart.After(t)
+}
+
+// kick starts, in the background, the refresh that refresh(since) would
+// wait for, unless one is under way, one began after since, or the last
+// began less than r.every ago (then a later error kicks again, and the
+// periodic reload stands behind).
+func (r *routes) kick(since time.Time) {
+	r.mu.Lock()
+	if r.flight != nil || r.lastStart.After(since) || time.Since(r.lastStart) < r.every {
+		r.mu.Unlock()
+		return
+	}
+	f := &flight{start: time.Now(), done: make(chan struct{})}
+	r.flight = f
+	r.mu.Unlock()
+	go r.fly(context.Background(), f)
+}
+
+// fly runs the refresh f and lets its waiters go.
+func (r *routes) fly(ctx context.Context, f *flight) {
+	r.load(ctx)
+	r.mu.Lock()
+	r.flight, r.lastStart = nil, f.start
+	r.mu.Unlock()
+	close(f.done)
 }
 
 // refresh returns once the slot map has been reloaded by a refresh that
@@ -117,13 +221,7 @@ func (r *routes) refresh(ctx context.Context, since time.Time) {
 		f := &flight{start: time.Now(), done: make(chan struct{})}
 		r.flight = f
 		r.mu.Unlock()
-
-		r.load(ctx)
-
-		r.mu.Lock()
-		r.flight, r.lastStart = nil, f.start
-		r.mu.Unlock()
-		close(f.done)
+		r.fly(ctx, f)
 		return
 	}
 }

@@ -148,9 +148,9 @@ type worker struct {
 	incarnation []int
 	maxProcess  int
 	// stale, when set, is the start of the worker's last attempt that
-	// failed in a way that says the slot map may be out of date: its next
-	// op waits for a map refreshed since (the retries of an op do so
-	// within it).
+	// failed in a way that says the slot map may be out of date: before
+	// its next op the map is readied for it (client.prepare), as the
+	// retries of an op are.
 	stale time.Time
 }
 
@@ -223,7 +223,11 @@ func (r *runner) next(w *worker) (spec int, calls []*call, batch bool) {
 // batch is set), and records their completions.
 func (r *runner) execute(ctx context.Context, w *worker, spec int, calls []*call, batch bool) error {
 	if !w.stale.IsZero() {
-		r.cl.routes.refresh(ctx, w.stale)
+		key := calls[0].key
+		if batch {
+			key = ""
+		}
+		r.cl.prepare(ctx, key, w.stale, false)
 		w.stale = time.Time{}
 	}
 	procs := make([]int, len(calls))
