@@ -33,8 +33,10 @@ const minRateSpan = 0.2e9
 //     used slot moved, or when one moved and no op was answered ok there
 //     afterwards although ops were sent to it.
 //   - rate_ratio: the ok ops per second while the fault lasted (from its
-//     inject's start to its heal; to the end of its inject for faults
-//     without a heal) over those of the RecoveryBefore before it.
+//     inject's start to its heal; to the end of its inject for actions
+//     without a `for`, whose inject is the fault: a failover until every
+//     node agrees, a reshard's migration) over those of the
+//     RecoveryBefore before it.
 //
 // A node counts as reachable in a sample when it answered and most of the
 // other nodes that answered do not flag it failing: a master cut off from
@@ -74,11 +76,15 @@ type ActionRecovery struct {
 	F      string `json:"f"`
 	Fault  string `json:"fault,omitempty"`
 	// Start is when its inject began, Effect when it was in effect, End
-	// when it was healed (Healed) or, without a heal, Effect.
+	// when it was healed (Healed) or, without a heal, Effect. An action
+	// with no `for` (a failover, a reshard: its inject is the whole fault)
+	// ends at Effect even though the end of the run heals it.
 	Start  int64 `json:"start_ns"`
 	Effect int64 `json:"effect_ns"`
 	End    int64 `json:"end_ns"`
 	Healed bool  `json:"healed"`
+	// untimed is an action with no `for`.
+	untimed bool
 	// Moved are the used slots whose owner changed after Start (before the
 	// next action's start), with one of their keys.
 	Moved []SlotMove `json:"moved,omitempty"`
@@ -188,7 +194,10 @@ func nemesisActions(ops []history.Op) []ActionRecovery {
 		if heal, _ := v["heal"].(bool); heal {
 			if q := open[key]; len(q) > 0 && r.Error == "" {
 				a := &out[q[0]]
-				a.End, a.Healed = r.Time, true
+				a.Healed = true
+				if !a.untimed {
+					a.End = r.Time
+				}
 				open[key] = q[1:]
 			}
 			continue
@@ -199,6 +208,11 @@ func nemesisActions(ops []history.Op) []ActionRecovery {
 		a := ActionRecovery{Action: act, F: r.F, Start: r.Time, Effect: r.Time, End: r.Time}
 		if s, ok := history.Int(v["started_ns"]); ok && s <= r.Time {
 			a.Start = s
+		}
+		if d, ok := history.Int(v["for_ns"]); ok && d == 0 {
+			// No heal before the end of the run (a failover, a reshard):
+			// its heal at the end says nothing of how long it lasted.
+			a.untimed = true
 		}
 		if f, ok := v["fault"].(string); ok {
 			a.Fault = f

@@ -209,3 +209,27 @@ func fmtPtr(p *float64) any {
 	}
 	return *p
 }
+
+// TestRecoveryUntimedAction: an action with no `for` (a failover) lasts
+// its inject, though the end of the run records a heal for it; one with a
+// `for`, or from a history written before for_ns was recorded, lasts to
+// its heal.
+func TestRecoveryUntimedAction(t *testing.T) {
+	rec := func(i int64, at int64, v map[string]any) history.Op {
+		return history.Op{Index: i, Time: at, Process: history.NemesisProcess, Type: history.Info, F: "failover", Value: v}
+	}
+	for _, tc := range []struct {
+		name    string
+		inject  map[string]any
+		wantEnd int64
+	}{
+		{"no for", map[string]any{"action": int64(0), "started_ns": 5 * sec, "for_ns": int64(0)}, 6 * sec},
+		{"for 3s", map[string]any{"action": int64(0), "started_ns": 5 * sec, "for_ns": 3 * sec}, 20 * sec},
+		{"older history", map[string]any{"action": int64(0), "started_ns": 5 * sec}, 20 * sec},
+	} {
+		acts := nemesisActions([]history.Op{rec(0, 6*sec, tc.inject), rec(1, 20*sec, map[string]any{"action": int64(0), "heal": true})})
+		if len(acts) != 1 || acts[0].Start != 5*sec || acts[0].Effect != 6*sec || acts[0].End != tc.wantEnd || !acts[0].Healed {
+			t.Errorf("%s: %+v, want from 5 s, in effect at 6 s, ending at %d", tc.name, acts, tc.wantEnd)
+		}
+	}
+}

@@ -235,6 +235,7 @@ func (r *Runner) inject(ctx context.Context, i int) {
 	value := r.value(i, a, fault, false)
 	value["scheduled_ns"] = scheduled
 	value["started_ns"] = started
+	value["for_ns"] = int64(a.For) // 0: no heal before the end of the run
 	op := history.Op{Process: history.NemesisProcess, Type: history.Info, F: a.Do, Time: at, Value: value}
 	r.mu.Lock()
 	res = &r.results[i]
