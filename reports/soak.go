@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -56,6 +57,15 @@ type SoakRun struct {
 	Error     string   `json:"error,omitempty"`
 	RecoveryS *float64 `json:"recovery_s,omitempty"`
 	OpsPerSec float64  `json:"ops_per_sec"`
+	// ClientRecoveryS and RateRatios are the recovery checker's figures of
+	// the run's nemesis actions that have them: how soon the clients were
+	// served by the node that took a fault's slots over, and the ok-op rate
+	// during each fault against the 5 s before it. ClientNeverRecovered
+	// counts the actions whose moved slots the clients were never served
+	// on.
+	ClientRecoveryS      []float64 `json:"client_recovery_s,omitempty"`
+	RateRatios           []float64 `json:"rate_ratios,omitempty"`
+	ClientNeverRecovered int       `json:"client_never_recovered,omitempty"`
 	// ProvisionS is how long the run's cluster took from the request to
 	// healthy, TeardownS how long its teardown took. OverheadS is the time
 	// between this run and the previous one: from the previous run's
@@ -103,7 +113,16 @@ type SoakCell struct {
 	RecoveryMeanS *float64 `json:"recovery_mean_s,omitempty"`
 	RecoveryMaxS  *float64 `json:"recovery_max_s,omitempty"`
 	OpsPerSecMean *float64 `json:"ops_per_sec_mean,omitempty"`
-	RunIndex      []int    `json:"run_index"` // indexes into Runs
+	// ClientRecoveryMedianS and ClientRecoveryMaxS are over every action of
+	// the judged runs (SoakRun.ClientRecoveryS); ClientNeverRecovered sums
+	// the actions without recovery. RateRatioMedian and RateRatioMin are
+	// over their rate ratios: the low end is the one that matters.
+	ClientRecoveryMedianS *float64 `json:"client_recovery_median_s,omitempty"`
+	ClientRecoveryMaxS    *float64 `json:"client_recovery_max_s,omitempty"`
+	ClientNeverRecovered  int      `json:"client_never_recovered,omitempty"`
+	RateRatioMedian       *float64 `json:"rate_ratio_median,omitempty"`
+	RateRatioMin          *float64 `json:"rate_ratio_min,omitempty"`
+	RunIndex              []int    `json:"run_index"` // indexes into Runs
 }
 
 // Soak is soak.json: the soak's settings, every run, the sums per scenario
@@ -199,8 +218,7 @@ func (s *Soak) Summarize() {
 	}
 	for j := range s.Cells {
 		c := &s.Cells[j]
-		var rec []float64
-		var ops []float64
+		var rec, ops, client, rates []float64
 		expects := false
 		for _, i := range c.RunIndex {
 			r := s.Runs[i]
@@ -212,6 +230,15 @@ func (s *Soak) Summarize() {
 				rec = append(rec, *r.RecoveryS)
 			}
 			ops = append(ops, r.OpsPerSec)
+			client = append(client, r.ClientRecoveryS...)
+			rates = append(rates, r.RateRatios...)
+			c.ClientNeverRecovered += r.ClientNeverRecovered
+		}
+		if len(client) > 0 {
+			c.ClientRecoveryMedianS, c.ClientRecoveryMaxS = ptr(median(client)), ptr(maxOf(client))
+		}
+		if len(rates) > 0 {
+			c.RateRatioMedian, c.RateRatioMin = ptr(median(rates)), ptr(slices.Min(rates))
 		}
 		if expects && c.Judged > 0 {
 			c.DetectionRate = ptr(float64(c.Detected) / float64(c.Judged))
@@ -267,6 +294,18 @@ func mean(x []float64) float64 {
 		t += v
 	}
 	return t / float64(len(x))
+}
+
+// median is the middle value of x (the mean of the two middle ones when
+// there are an even number), x left as it was.
+func median(x []float64) float64 {
+	s := slices.Clone(x)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func maxOf(x []float64) float64 {
@@ -435,6 +474,12 @@ var soakTmpl = template.Must(template.New("soak").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f s", *f)
 	},
+	"secs3": func(f *float64) string {
+		if f == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.3f s", *f)
+	},
 	"num": func(f *float64) string {
 		if f == nil {
 			return "—"
@@ -483,9 +528,9 @@ th { background: #f6f7f9; }
 
 <h2>Per scenario × image</h2>
 <table>
-<tr><th>scenario</th><th>image</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th><th>harness error</th><th>cut</th><th>expectation met</th><th>detection rate</th><th>recovery mean / max</th><th>ops/s mean</th></tr>
-{{range .Cells}}<tr><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{.Runs}}</td><td>{{.Valid}}</td><td>{{.Invalid}}</td><td>{{.Unknown}}</td><td>{{.HarnessError}}</td><td>{{.Cut}}</td><td>{{.Met}}/{{.Judged}}</td><td>{{pct .DetectionRate}}{{if .DetectionRate}} ({{.Detected}}/{{.Judged}}){{end}}</td><td>{{secs .RecoveryMeanS}} / {{secs .RecoveryMaxS}}</td><td>{{num .OpsPerSecMean}}</td></tr>
-{{else}}<tr><td colspan="12" class="muted">No runs yet.</td></tr>
+<tr><th>scenario</th><th>image</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th><th>harness error</th><th>cut</th><th>expectation met</th><th>detection rate</th><th>recovery mean / max</th><th>client recovery median / max</th><th>ok rate during faults median / min</th><th>ops/s mean</th></tr>
+{{range .Cells}}<tr><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{.Runs}}</td><td>{{.Valid}}</td><td>{{.Invalid}}</td><td>{{.Unknown}}</td><td>{{.HarnessError}}</td><td>{{.Cut}}</td><td>{{.Met}}/{{.Judged}}</td><td>{{pct .DetectionRate}}{{if .DetectionRate}} ({{.Detected}}/{{.Judged}}){{end}}</td><td>{{secs .RecoveryMeanS}} / {{secs .RecoveryMaxS}}</td><td>{{secs3 .ClientRecoveryMedianS}} / {{secs3 .ClientRecoveryMaxS}}{{with .ClientNeverRecovered}}; never: {{.}}{{end}}</td><td>{{pct .RateRatioMedian}} / {{pct .RateRatioMin}}</td><td>{{num .OpsPerSecMean}}</td></tr>
+{{else}}<tr><td colspan="14" class="muted">No runs yet.</td></tr>
 {{end}}</table>
 
 <h2>Runs</h2>

@@ -81,3 +81,33 @@ func TestSoakRenderingEscapesHostileNames(t *testing.T) {
 		t.Errorf("cells %+v", s.Cells)
 	}
 }
+
+// TestSoakClientRecovery: a cell's client recovery is the median and max
+// over every action of its judged runs, its rate ratio the median and
+// min; harness errors and cut runs do not count.
+func TestSoakClientRecovery(t *testing.T) {
+	s := &Soak{Runs: []SoakRun{
+		{Scenario: "kill-master", Status: SoakValid, ClientRecoveryS: []float64{0.1}, RateRatios: []float64{0.8}},
+		{Scenario: "kill-master", Status: SoakInvalid, Code: 1, ClientRecoveryS: []float64{0.3, 0.02}, RateRatios: []float64{0.5, 1.1}, ClientNeverRecovered: 1},
+		{Scenario: "kill-master", Status: SoakHarness, Code: 3, ClientRecoveryS: []float64{9}, RateRatios: []float64{0.01}},
+		{Scenario: "smoke", Status: SoakValid},
+	}}
+	s.Summarize()
+	c := s.Cells[0]
+	if c.Scenario != "kill-master" || c.ClientRecoveryMedianS == nil || *c.ClientRecoveryMedianS != 0.1 || *c.ClientRecoveryMaxS != 0.3 || c.ClientNeverRecovered != 1 {
+		t.Errorf("kill-master: median %v max %v never %d, want 0.1, 0.3, 1", c.ClientRecoveryMedianS, c.ClientRecoveryMaxS, c.ClientNeverRecovered)
+	}
+	if c.RateRatioMedian == nil || *c.RateRatioMedian != 0.8 || *c.RateRatioMin != 0.5 {
+		t.Errorf("kill-master rate ratio: median %v min %v, want 0.8 and 0.5", c.RateRatioMedian, c.RateRatioMin)
+	}
+	if c := s.Cells[1]; c.ClientRecoveryMedianS != nil || c.RateRatioMin != nil {
+		t.Errorf("smoke, no faults: %+v, want no figures", c)
+	}
+	b, err := RenderSoakHTML(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "0.100 s / 0.300 s; never: 1") || !strings.Contains(string(b), "80% / 50%") {
+		t.Errorf("soak.html lacks the cell's figures")
+	}
+}

@@ -390,6 +390,17 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		r.OpsPerSec = rep.Stats.OpsPerSec
 	}
 	r.RecoveryS = recoveryS(out.Dir)
+	if rr, ok := rep.Checkers["recovery"].(*checker.RecoveryResult); ok {
+		for _, a := range rr.Actions {
+			if a.ClientRecoveryS != nil {
+				r.ClientRecoveryS = append(r.ClientRecoveryS, *a.ClientRecoveryS)
+			}
+			if a.RateRatio != nil {
+				r.RateRatios = append(r.RateRatios, *a.RateRatio)
+			}
+		}
+		r.ClientNeverRecovered = rr.NeverRecovered
+	}
 	return r, timing, true
 }
 
