@@ -96,7 +96,7 @@ func buildFaults(recs []history.Op, runEnd int64) []*fault {
 }
 
 // knownFaultKeys are the value's fields shown in their own columns.
-var knownFaultKeys = map[string]bool{"action": true, "target": true, "heal": true, "fault": true, "nodes": true, "scheduled_ns": true, "latency_ns": true}
+var knownFaultKeys = map[string]bool{"action": true, "target": true, "heal": true, "fault": true, "nodes": true, "scheduled_ns": true, "latency_ns": true, "for_ns": true}
 
 func describeFault(r history.Op, v map[string]any) *fault {
 	f := &fault{F: r.F, Action: -1}
