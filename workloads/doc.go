@@ -67,6 +67,7 @@
 //	other error replies (ERR …, WRONGTYPE)      info    fail   (a script may have run in part)
 //	dial errors (connection refused, dial
 //	timeout), pool timeout, client closed       fail    fail   (nothing was sent)
+//	not sent: the node stopped answering        fail    fail   (held back, routes.hold)
 //	i/o timeout, context deadline exceeded      info    fail
 //	context canceled                            info    fail
 //	EOF, unexpected EOF                         info    fail
@@ -97,6 +98,21 @@
 // cost a tenth of the client's CPU per op. An op under way when the run
 // ends finishes and is recorded as what it was. Final's reads retry every
 // kind.
+//
+// # Following the cluster
+//
+// go-redis reloads its slot map after MOVED/ASK and once it is older than
+// ClusterStateReloadInterval (here reloadInterval, 1 s); a dead or frozen
+// master answers neither. So after an error that says the route may be
+// stale (staleRoute: no connection, refused, reset, timeout, EOF,
+// CLUSTERDOWN) the client readies the map before the worker's next attempt
+// or op (client.prepare, routes.refresh): a synchronous reload, shared by
+// the workers and at most one per refreshEvery, that skips the nodes that
+// just failed and waits for each node at most probeTimeout. A retry after
+// a refused connection that the fresh map still routes to the same node is
+// not made (the op ends fail), and a node whose last op timed out gets one
+// op at a time until it answers (routes.hold). These decide only when to
+// stop retrying and what not to send; the outcomes are Classify's.
 //
 // # Redirects and nodes
 //
