@@ -390,7 +390,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		r.OpsPerSec = rep.Stats.OpsPerSec
 	}
 	r.RecoveryS = recoveryS(out.Dir)
-	if rr, ok := rep.Checkers["recovery"].(*checker.RecoveryResult); ok {
+	if rr, ok := rep.Checkers[history.CheckRecovery].(*checker.RecoveryResult); ok {
 		for _, a := range rr.Actions {
 			if a.ClientRecoveryS != nil {
 				r.ClientRecoveryS = append(r.ClientRecoveryS, *a.ClientRecoveryS)
