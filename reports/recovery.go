@@ -87,7 +87,7 @@ func (e *explainer) recoverySection(raw json.RawMessage, s *section) error {
 	if r.Note != "" {
 		s.Notes = append(s.Notes, r.Note)
 	}
-	s.Notes = append(s.Notes, "Client recovery: from the first topology sample in which the node that took over a slot the clients used serves it (every reachable node agreeing) to the first ok op on that slot it answered. Ok rate: ok ops per second while the fault lasted, against the 5 s before it.")
+	s.Notes = append(s.Notes, "Client recovery: from the first topology sample in which the node that took over a slot the clients used serves it (every reachable node agreeing), or from the first op on the slot after that if none was under way, to the first ok op on that slot it answered; the slowest slot counts. Ok rate: ok ops per second while the fault lasted (a failover or reshard: its inject), against the 5 s before it.")
 	t := table{Title: "Per action", Head: []string{"#", "fault", "started", "ended", "client recovery", "ok rate vs before"}}
 	mt := table{Title: "Slots that changed owner", Head: []string{"action", "slot", "key", "from", "to", "samples agree", "first ok there", "recovery", "ops sent after"}}
 	for i, a := range r.Actions {
