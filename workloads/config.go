@@ -25,7 +25,10 @@ type Config struct {
 	// OpsPerKey/Concurrency, of each key's ops.
 	OpsPerKey int `yaml:"ops_per_key" json:"ops_per_key"`
 	// Keys is the number of keys (hash tags) each workload uses at once
-	// (default 4).
+	// (default 4). The pipeline workload uses Keys × its batch size, so
+	// that a key sees about as many ops at once as under single ops: the
+	// ops of one batch share its interval, and many of them on one key are
+	// more than the linearizability search can order.
 	Keys int `yaml:"keys" json:"keys"`
 	// OpTimeout bounds each wait of an op's attempts (default 1 s): for a
 	// connection, to connect, to send, for the reply (go-redis's
@@ -285,6 +288,15 @@ func (p RetryPolicy) Validate() error {
 // for a workload the table does not know (Validate refuses it).
 func (s Spec) Space() (history.Space, bool) {
 	return history.SpaceFor(s.Name, s.WithDefaults().Of)
+}
+
+// keys is how many keys s uses at once when the run's Keys is keys: a
+// pipeline batch's ops spread over its size times as many.
+func (s Spec) keys(keys int) int {
+	if registry[s.Name].pipeline {
+		return keys * max(s.Pipeline, 1)
+	}
+	return keys
 }
 
 // space is the name in s's keys' hash tags.

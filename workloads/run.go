@@ -158,7 +158,7 @@ func (r *runner) newWorker(i int) *worker {
 	w := &worker{idx: i, g: newGen(r.cfg.Seed, i, r.cfg.Concurrency), incarnation: make([]int, r.lanes), maxProcess: -1}
 	per := r.cfg.OpsPerKey / r.cfg.Concurrency
 	for _, s := range r.cfg.Workloads {
-		ks := newKeyspace(s.space(), r.cfg.Keys, per)
+		ks := newKeyspace(s.space(), s.keys(r.cfg.Keys), per)
 		w.ks = append(w.ks, ks)
 		w.gens = append(w.gens, builderOf(s).generator(s, ks))
 	}
