@@ -112,6 +112,9 @@ type Results struct {
 	// Nemesis is what the nemesis did, with fault latencies and the
 	// recovery time after the final heal (a run's nemesis.json).
 	Nemesis json.RawMessage `json:"nemesis,omitempty"`
+	// Server is the server the nodes ran, as they report themselves (a
+	// run's server.json).
+	Server json.RawMessage `json:"server,omitempty"`
 }
 
 // Judging is a result that says, by key space, how many client ops its

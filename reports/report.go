@@ -316,15 +316,24 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	if image == "" {
 		switch backend {
 		case "local":
-			image = "redis-server of the host (local backend)"
+			image = "none (local backend: the server runs as processes)"
 		case "docker":
 			image = "the harness's node image (default)"
 		default:
 			image = "default"
 		}
 	}
-	if v := redisVersions(dir); v != "" {
-		image += " · Redis " + v
+	server := ""
+	if rec, ok := ReadServer(dir); ok {
+		server = rec.Label
+		if rec.Name != "" && rec.Name != rec.Server+"-"+rec.Version {
+			server += " (" + rec.Name + ")"
+		}
+		if rec.Source != "" {
+			server += " · " + rec.Source
+		}
+	} else if v := redisVersions(dir); v != "" {
+		image += " · " + v
 	}
 	duration := "unknown"
 	if res.Stats != nil && res.Stats.SpanS > 0 {
@@ -357,7 +366,7 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	if res.Stats != nil && res.Stats.OpsPerSec > 0 {
 		ops += fmt.Sprintf("; %.0f ops/s", res.Stats.OpsPerSec)
 	}
-	p.Facts = []fact{{"scenario", p.Scenario}, {"started", nonEmpty(p.Started, "unknown")}, {"backend", backend}, {"image", image}, {"cluster", nonEmpty(shape, "unknown")},
+	p.Facts = []fact{{"scenario", p.Scenario}, {"started", nonEmpty(p.Started, "unknown")}, {"backend", backend}, {"image", image}, {"server", nonEmpty(server, "not recorded")}, {"cluster", nonEmpty(shape, "unknown")},
 		{"workloads", nonEmpty(strings.Join(wls, ", "), "unknown")}, {"seed", nonEmpty(seed, "unknown")}, {"duration", duration}, {"history", ops}}
 	if seed != "" {
 		p.Replay = fmt.Sprintf("harness run %s --seed %s", shellQuote(filepath.Join(resolve(dir), ScenarioFile)), seed)
@@ -422,8 +431,15 @@ func redisVersions(dir string) string {
 		}
 		sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
 		for sc.Scan() {
-			if _, after, ok := strings.Cut(sc.Text(), "Redis version="); ok {
+			line := sc.Text()
+			kind, after, ok := "Redis", "", false
+			if _, after, ok = strings.Cut(line, "Redis version="); !ok {
+				kind = "Valkey"
+				_, after, ok = strings.Cut(line, "Valkey version=")
+			}
+			if ok {
 				v, _, _ := strings.Cut(after, ",")
+				v = kind + " " + v
 				if !seen[v] {
 					seen[v] = true
 					out = append(out, v)

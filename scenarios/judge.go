@@ -121,6 +121,9 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 	if nb, nerr := os.ReadFile(filepath.Join(dir, nemesisFile)); nerr == nil && json.Valid(nb) {
 		res.Nemesis = nb
 	}
+	if sb, serr := os.ReadFile(filepath.Join(dir, reports.ServerFile)); serr == nil && json.Valid(sb) {
+		res.Server = sb
+	}
 	b, err := json.MarshalIndent(judged{Results: res, Interrupted: why != "", InterruptedReason: why}, "", "  ")
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)

@@ -36,6 +36,10 @@ type Options struct {
 	// Progress receives progress lines; TTY rewrites one line in place.
 	Progress io.Writer
 	TTY      bool
+	// Servers is the directory of fetched server builds
+	// (topology.ServersDir of the state dir) that the scenario's
+	// cluster.server names (default: the default state dir's).
+	Servers string
 }
 
 // HarnessError marks a run the harness could not carry out (exit code 3),
@@ -112,6 +116,9 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	cl := ext
 	if cl != nil {
 		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(cl.members), o.Addr)
+		if label, err := recordServer(ctx, dir, nil, cl.admin, cl.members); err == nil {
+			say("server: %s", label)
+		}
 	} else if cl, err = provision(ctx, s, o, dir, say); err != nil {
 		log.Error("provision", "err", err)
 		return &Outcome{Dir: dir}, err
@@ -532,6 +539,10 @@ func external(ctx context.Context, s *Scenario, addr string) (*runCluster, error
 
 func provision(ctx context.Context, s *Scenario, o Options, dir string, say func(string, ...any)) (*runCluster, error) {
 	store := topology.Store{Dir: filepath.Join(dir, "state")}
+	server, err := resolveServer(ctx, s, o)
+	if err != nil {
+		return nil, &HarnessError{Err: err}
+	}
 	b, why, err := topology.SelectBackend(ctx, s.Backend, store)
 	if err != nil {
 		return nil, &HarnessError{Err: err}
@@ -542,7 +553,7 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	}
 	spec := topology.Spec{
 		Name: clusterName(s), Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas,
-		Image: s.Cluster.Image, Config: s.Cluster.Config, RunID: filepath.Base(dir),
+		Image: s.Cluster.Image, Config: s.Cluster.Config, RunID: filepath.Base(dir), Server: server,
 	}
 	start := time.Now()
 	c, err := b.Up(ctx, spec)
@@ -580,6 +591,11 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	}
 	rc.healthy = time.Now()
 	say("cluster %s: %d masters × %d replicas healthy in %s", c.Name, spec.Masters, spec.Replicas, time.Since(start).Round(time.Millisecond))
+	if label, err := recordServer(ctx, dir, server, rc.admin, c.Addrs()); err != nil {
+		say("warning: %v", err)
+	} else {
+		say("server: %s", label)
+	}
 	return rc, nil
 }
 

@@ -52,10 +52,13 @@ type Scenario struct {
 
 // ClusterSpec is the cluster part of a scenario.
 type ClusterSpec struct {
-	Masters  int               `yaml:"masters"`
-	Replicas int               `yaml:"replicas"`
-	Image    string            `yaml:"image,omitempty"`
-	Config   map[string]string `yaml:"config,omitempty"`
+	Masters  int    `yaml:"masters"`
+	Replicas int    `yaml:"replicas"`
+	Image    string `yaml:"image,omitempty"`
+	// Server is the server the nodes run: a build's name (harness servers
+	// list) or a server binary's path; empty is the host's redis-server.
+	Server string            `yaml:"server,omitempty"`
+	Config map[string]string `yaml:"config,omitempty"`
 	// HealthTimeout bounds waiting for the health gate (at start and end).
 	HealthTimeout time.Duration `yaml:"health_timeout"`
 }
@@ -185,6 +188,14 @@ func (s *Scenario) Validate() error {
 	}
 	if s.TimeLimit < 0 {
 		return fmt.Errorf("time_limit %s: want a positive duration, e.g. 30s", s.TimeLimit)
+	}
+	if s.Cluster.Server != "" && s.Cluster.Image != "" {
+		return fmt.Errorf("cluster: server %s and image %s: give one (the image of a fetched build is made from it)", s.Cluster.Server, s.Cluster.Image)
+	}
+	if v := s.Cluster.Server; v != "" && !strings.Contains(v, "/") {
+		if _, ok := topology.LookupServerBuild(v); !ok {
+			return fmt.Errorf("cluster: server %q: not a known build (harness servers list) nor a path", v)
+		}
 	}
 	if s.Cluster.Masters != 0 || s.Cluster.Replicas != 0 {
 		spec := topology.Spec{Name: "x", Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas, Config: s.Cluster.Config}.WithDefaults()

@@ -36,6 +36,10 @@ type Spec struct {
 	Replicas int `json:"replicas" yaml:"replicas"`
 	// Image is the node image (docker backend only).
 	Image string `json:"image,omitempty" yaml:"image,omitempty"`
+	// Server is the server every node runs (default: the host's
+	// redis-server; on docker, the image made from it). Servers.Resolve
+	// makes one from a --server name or path.
+	Server *Server `json:"server,omitempty" yaml:"server,omitempty"`
 	// Config overrides the node configuration defaults (DefaultConfig).
 	Config map[string]string `json:"config,omitempty" yaml:"config,omitempty"`
 	// RunID ties the cluster to a run; cleanup finds resources by it.

@@ -152,15 +152,26 @@ func (d *Docker) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if spec.Image == "" {
-		img, err := DefaultImage()
-		if err != nil {
-			return nil, fmt.Errorf("docker backend: %w", err)
-		}
-		spec.Image = img
+	if spec.Server != nil && spec.Server.Source == "path" {
+		return nil, fmt.Errorf("docker backend: --server %s is a binary on this machine; docker nodes run an image: fetch a build (harness servers list) or pass --image", spec.Server.Name)
 	}
-	if err := d.EnsureImage(ctx, spec.Image, d.Progress); err != nil {
-		return nil, err
+	if spec.Image == "" && spec.Server != nil && spec.Server.Root != "" {
+		// A fetched build: its own image, made here from it when missing.
+		spec.Image = spec.Server.Image()
+		if err := d.EnsureServerImage(ctx, *spec.Server, d.Progress); err != nil {
+			return nil, err
+		}
+	} else {
+		if spec.Image == "" {
+			img, err := DefaultImage()
+			if err != nil {
+				return nil, fmt.Errorf("docker backend: %w", err)
+			}
+			spec.Image = img
+		}
+		if err := d.EnsureImage(ctx, spec.Image, d.Progress); err != nil {
+			return nil, err
+		}
 	}
 	c := &Cluster{
 		Name: spec.Name, Backend: d.Name(), RunID: spec.RunID, Spec: spec,

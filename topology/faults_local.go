@@ -91,17 +91,55 @@ func nodePIDs(n Node) []int {
 }
 
 // forkedChild reports whether pid is a child a server forked: Redis titles
-// them redis-aof-rewrite, redis-rdb-bgsave, redis-rdb-to-slaves.
+// them redis-aof-rewrite, redis-rdb-bgsave, redis-rdb-to-slaves, Valkey
+// valkey-… the same. A server started through a fetched build's loader
+// has the loader's arguments first in its command line and its title cut
+// to the length of its name, so a child is also told by its parent: a
+// server process in the same directory.
 func forkedChild(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return false
 	}
 	title := string(b)
-	return strings.HasPrefix(title, "redis-aof-rewrite") || strings.HasPrefix(title, "redis-rdb-")
+	for _, kind := range []string{"redis-", "valkey-"} {
+		if strings.HasPrefix(title, kind+"aof-rewrite") || strings.HasPrefix(title, kind+"rdb-") {
+			return true
+		}
+	}
+	ppid := parentPID(pid)
+	if ppid <= 1 {
+		return false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
+	if err != nil || !ServerExe(exe) {
+		return false
+	}
+	cwd, err1 := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	pcwd, err2 := os.Readlink(fmt.Sprintf("/proc/%d/cwd", ppid))
+	return err1 == nil && err2 == nil && cwd == pcwd
 }
 
-// redisPIDs lists the processes of this machine whose executable is a redis one.
+// parentPID is the ppid field of /proc/<pid>/stat (0 when unreadable).
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// redisPIDs lists the processes of this machine whose executable is a
+// redis or valkey server (ServerExe).
 func redisPIDs() []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -114,7 +152,7 @@ func redisPIDs() []int {
 			continue
 		}
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err == nil && strings.Contains(filepath.Base(exe), "redis") {
+		if err == nil && ServerExe(exe) {
 			out = append(out, pid)
 		}
 	}

@@ -92,13 +92,26 @@ func (d *Docker) EnsureImage(ctx context.Context, image string, progress io.Writ
 	return d.BuildImage(ctx, image, progress)
 }
 
+// EnsureServerImage makes sure the node image of s (s.Image()) is on the
+// engine, building it from s when it is missing.
+func (d *Docker) EnsureServerImage(ctx context.Context, s Server, progress io.Writer) error {
+	if s.Root == "" {
+		return d.EnsureImage(ctx, s.Image(), progress)
+	}
+	_, err := d.api.ImageInspect(ctx, s.Image())
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect image %s: %w", s.Image(), err)
+	}
+	return d.BuildServerImage(ctx, s, s.Image(), progress)
+}
+
 // BuildImage builds the node image from this machine's redis-server and
 // redis-cli and tags it tag. Nothing is pulled: the image starts from
 // scratch. Build output goes to progress (nil discards it).
 func (d *Docker) BuildImage(ctx context.Context, tag string, progress io.Writer) error {
-	if progress == nil {
-		progress = io.Discard
-	}
 	version, err := redisServerVersion(nodeServer)
 	if err != nil {
 		return err
@@ -107,7 +120,69 @@ func (d *Docker) BuildImage(ctx context.Context, tag string, progress io.Writer)
 	if err != nil {
 		return err
 	}
-	buildCtx, err := imageContext(files, imageDockerfile(version))
+	return d.buildImage(ctx, tag, files, imageDockerfile(nodeServer, "redis", version), progress)
+}
+
+// BuildServerImage builds the node image from a fetched build: its server
+// as /usr/bin/<kind>-server, its CLI, its loader at the path the binaries
+// name, and the libraries they load, all from the build's own tree.
+func (d *Docker) BuildServerImage(ctx context.Context, s Server, tag string, progress io.Writer) error {
+	if s.Root == "" {
+		return fmt.Errorf("build image %s: server %s is not a fetched build (the host's is built by harness image build without --server)", tag, s.Name)
+	}
+	files, err := serverImageFiles(s)
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", tag, err)
+	}
+	return d.buildImage(ctx, tag, files, imageDockerfile("/usr/bin/"+s.ServerName(), s.Kind, s.Version), progress)
+}
+
+// serverImageFiles lists a fetched build's image: the server under its
+// server name, the CLI, the loader at its PT_INTERP path, and the closure of
+// libraries both load, in /usr/lib/<triplet> where the loader looks.
+func serverImageFiles(s Server) ([]imageFile, error) {
+	cli := filepath.Join(filepath.Dir(s.Bin), s.Kind+"-cli")
+	loader, libDir, err := treeLoader(s.Root, s.Bin)
+	if err != nil {
+		return nil, err
+	}
+	interp, err := elfInterp(s.Bin)
+	if err != nil {
+		return nil, err
+	}
+	triplet := filepath.Base(libDir)
+	files := []imageFile{
+		{Path: "/usr/bin/" + s.ServerName(), Source: s.Bin},
+		{Path: "/usr/bin/" + s.Kind + "-cli", Source: cli},
+		{Path: interp, Source: loader},
+	}
+	seen := map[string]bool{}
+	for _, prog := range []string{s.Bin, cli} {
+		libs, err := closure(prog, libDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range libs {
+			if seen[l] || l == filepath.Base(interp) {
+				continue
+			}
+			seen[l] = true
+			src, err := filepath.EvalSymlinks(filepath.Join(libDir, l))
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, imageFile{Path: "/usr/lib/" + triplet + "/" + l, Source: src})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
+}
+
+func (d *Docker) buildImage(ctx context.Context, tag string, files []imageFile, dockerfile string, progress io.Writer) error {
+	if progress == nil {
+		progress = io.Discard
+	}
+	buildCtx, err := imageContext(files, dockerfile)
 	if err != nil {
 		return fmt.Errorf("build image %s: %w", tag, err)
 	}
@@ -130,12 +205,12 @@ func (d *Docker) BuildImage(ctx context.Context, tag string, progress io.Writer)
 
 // imageDockerfile is the node image's recipe. The binaries and libraries are
 // under rootfs/ in the context, so that the Dockerfile itself stays out.
-func imageDockerfile(version string) string {
+func imageDockerfile(server, kind, version string) string {
 	return `FROM scratch
 COPY rootfs/ /
 WORKDIR /data
-ENTRYPOINT ["/usr/bin/redis-server"]
-LABEL ` + LabelManaged + `="true" io.redis-harness.redis-version="` + version + `"
+ENTRYPOINT ["` + server + `"]
+LABEL ` + LabelManaged + `="true" io.redis-harness.redis-version="` + version + `" io.redis-harness.server="` + kind + `"
 `
 }
 

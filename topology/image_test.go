@@ -160,13 +160,13 @@ func TestImageContext(t *testing.T) {
 		{Path: "/lib64/ld-linux-x86-64.so.2", Source: lib},
 		{Path: "/usr/bin/redis-server", Source: resolved},
 	}
-	b, err := imageContext(files, imageDockerfile("7.0.15"))
+	b, err := imageContext(files, imageDockerfile("/usr/bin/redis-server", "redis", "7.0.15"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := imageTestReadTar(t, b)
 	want := map[string]imageTestEntry{
-		"Dockerfile":                            {Type: tar.TypeReg, Mode: 0o644, Body: imageDockerfile("7.0.15")},
+		"Dockerfile":                            {Type: tar.TypeReg, Mode: 0o644, Body: imageDockerfile("/usr/bin/redis-server", "redis", "7.0.15")},
 		"rootfs/data/":                          {Type: tar.TypeDir, Mode: 0o755},
 		"rootfs/tmp/":                           {Type: tar.TypeDir, Mode: 0o1777},
 		"rootfs/lib/":                           {Type: tar.TypeDir, Mode: 0o755},
@@ -181,12 +181,12 @@ func TestImageContext(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("build context:\n got %v\nwant %v", got, want)
 	}
-	again, err := imageContext(files, imageDockerfile("7.0.15"))
+	again, err := imageContext(files, imageDockerfile("/usr/bin/redis-server", "redis", "7.0.15"))
 	if err != nil || !bytes.Equal(again, b) {
 		t.Errorf("the same inputs gave a different context (err %v)", err)
 	}
 	for _, line := range []string{"FROM scratch", "WORKDIR /data", `ENTRYPOINT ["/usr/bin/redis-server"]`, LabelManaged + `="true"`} {
-		if !strings.Contains(imageDockerfile("7.0.15"), line) {
+		if !strings.Contains(imageDockerfile("/usr/bin/redis-server", "redis", "7.0.15"), line) {
 			t.Errorf("Dockerfile lacks %q", line)
 		}
 	}

@@ -22,7 +22,8 @@ import (
 // nodes apart by address, with data dir and log in the cluster's state dir.
 type Local struct {
 	Store Store
-	// Server is the redis-server binary (default: found on PATH).
+	// Server is the redis-server binary (default: found on PATH), run by
+	// clusters whose spec names no server.
 	Server string
 	// Port is the client port every node listens on (default 6379; the bus is +10000).
 	Port int
@@ -200,12 +201,13 @@ func (l *Local) start(ctx context.Context, c *Cluster, n Node) (int, error) {
 		return 0, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(l.Server, conf)
+	server := l.server(c)
+	cmd := server.Command(conf)
 	cmd.Dir = n.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("node %s: start %s: %w", n.Name, l.Server, err)
+		return 0, fmt.Errorf("node %s: start %s: %w", n.Name, server.Bin, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -234,6 +236,15 @@ func (l *Local) start(ctx context.Context, c *Cluster, n Node) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
+// server is what c's nodes run: the server its spec records, else the
+// host's redis-server.
+func (l *Local) server(c *Cluster) Server {
+	if c.Spec.Server != nil && c.Spec.Server.Bin != "" {
+		return *c.Spec.Server
+	}
+	return Server{Name: "host", Kind: "redis", Bin: l.Server}
+}
+
 func (l *Local) logBytes(n Node) []byte {
 	b, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
 	return b
@@ -249,7 +260,8 @@ func tail(b []byte, n int) string {
 }
 
 // ours reports whether pid is still the server the harness started for n:
-// a redis-server whose working directory is n's data dir (PIDs get reused).
+// a redis or valkey server whose working directory is n's data dir (PIDs
+// get reused).
 func ours(pid int, n Node) bool {
 	if pid <= 0 {
 		return false
@@ -259,7 +271,7 @@ func ours(pid int, n Node) bool {
 		return false
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	return err == nil && strings.Contains(filepath.Base(exe), "redis")
+	return err == nil && ServerExe(exe)
 }
 
 // stop kills the node's server (SIGKILL: its data is about to be removed or

@@ -21,13 +21,14 @@ func clusterUpCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "up",
 		Usage:     "start nodes on a backend and form them into a healthy cluster",
-		UsageText: "harness cluster up --name demo [--backend auto|docker|local] [--masters 3] [--replicas 1] [--config cluster-node-timeout=2000 …] [--json]",
+		UsageText: "harness cluster up --name demo [--backend auto|docker|local] [--masters 3] [--replicas 1] [--server valkey-8.1.1] [--config cluster-node-timeout=2000 …] [--json]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "name of the new cluster", Required: true, EnvVars: []string{"HARNESS_CLUSTER"}},
 			&cli.StringFlag{Name: "backend", Usage: "auto (docker when an engine answers, else local), docker or local", Value: "auto", EnvVars: []string{"HARNESS_BACKEND"}},
 			&cli.IntFlag{Name: "masters", Usage: "number of masters (at least 3)", Value: 3},
 			&cli.IntFlag{Name: "replicas", Usage: "replicas per master (0 to 3)", Value: 1},
 			&cli.StringFlag{Name: "image", Usage: "node image for the docker backend (default: redis-harness-node:<version>, built here when missing)", EnvVars: []string{"HARNESS_IMAGE"}},
+			serverFlag,
 			&cli.StringSliceFlag{Name: "config", Usage: "node config override key=value (repeatable), e.g. cluster-node-timeout=2000"},
 			&cli.StringFlag{Name: "subnet", Usage: "docker network subnet (default: a free /24 in 172.30.0.0/16)"},
 			&cli.DurationFlag{Name: "timeout", Usage: "how long the cluster may take to become healthy", Value: 60 * time.Second},
@@ -50,6 +51,16 @@ func clusterUpCommand() *cli.Command {
 			if err := o.spec.Validate(); err != nil {
 				return withCode(exitHarness, err)
 			}
+			if c.String("server") != "" && o.spec.Image != "" {
+				return usageErr("--server %s and --image %s: give one (the image of a fetched build is made from it)", c.String("server"), o.spec.Image)
+			}
+			if o.spec.Image == "" {
+				srv, err := resolveServer(c, c.String("server"))
+				if err != nil {
+					return err
+				}
+				o.spec.Server = &srv
+			}
 			if o.timeout <= 0 {
 				return usageErr("--timeout %s: want a positive duration, e.g. 60s", o.timeout)
 			}
@@ -70,6 +81,9 @@ func clusterUp(c *cli.Context, o upOptions) error {
 		return withCode(exitHarness, err)
 	}
 	fmt.Fprintln(out, why)
+	if s := o.spec.Server; s != nil {
+		fmt.Fprintf(out, "server: %s (%s, %s)\n", s.Label(), s.Name, s.Source)
+	}
 	if o.spec.Replicas < 1 {
 		fmt.Fprintf(c.App.ErrWriter, "warning: --replicas %d is below the production minimum of 3 masters + 3 replicas: a master that fails loses its slots\n", o.spec.Replicas)
 	}

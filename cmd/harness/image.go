@@ -14,15 +14,31 @@ func imageCommand() *cli.Command {
 		Usage: "the docker node image",
 		Subcommands: []*cli.Command{{
 			Name:  "build",
-			Usage: "build the node image locally from this machine's redis-server (no registry needed)",
+			Usage: "build the node image locally from this machine's redis-server or a fetched build (no registry needed)",
 			Description: "Builds redis-harness-node:<version> FROM scratch with /usr/bin/redis-server, redis-cli and\n" +
-				"the libraries they link. cluster up and run build it by themselves when it is missing.",
-			UsageText: "harness image build [--tag redis-harness-node:7.0.15]",
+				"the libraries they link; with --server NAME, redis-harness-node:<name> from that fetched build\n" +
+				"(harness servers fetch NAME) with its own loader and libraries. cluster up and run build the\n" +
+				"image by themselves when it is missing.",
+			UsageText: "harness image build [--server valkey-8.1.1] [--tag redis-harness-node:7.0.15]",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "tag", Usage: "image tag (default: redis-harness-node:<redis-server version>)"},
+				&cli.StringFlag{Name: "tag", Usage: "image tag (default: redis-harness-node:<redis-server version>, or :<name> with --server)"},
+				&cli.StringFlag{Name: "server", Usage: "a fetched build to make the image from (harness servers list)"},
 			},
 			Action: func(c *cli.Context) error {
 				tag := c.String("tag")
+				var srv *topology.Server
+				if name := c.String("server"); name != "" {
+					s, err := resolveServer(c, name)
+					if err != nil {
+						return err
+					}
+					if s.Root != "" {
+						srv = &s
+						if tag == "" {
+							tag = s.Image()
+						}
+					}
+				}
 				if tag == "" {
 					var err error
 					if tag, err = topology.DefaultImage(); err != nil {
@@ -38,7 +54,11 @@ func imageCommand() *cli.Command {
 				}
 				defer d.Close()
 				start := time.Now()
-				if err := d.BuildImage(c.Context, tag, c.App.ErrWriter); err != nil {
+				build := func() error { return d.BuildImage(c.Context, tag, c.App.ErrWriter) }
+				if srv != nil {
+					build = func() error { return d.BuildServerImage(c.Context, *srv, tag, c.App.ErrWriter) }
+				}
+				if err := build(); err != nil {
 					return withCode(exitHarness, fmt.Errorf("image build %s: %w", tag, err))
 				}
 				fmt.Fprintf(c.App.Writer, "built %s in %s\n", tag, time.Since(start).Round(time.Millisecond))

@@ -104,6 +104,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			clusterCommand(),
 			imageCommand(),
+			serversCommand(),
 			runCommand(),
 			checkCommand(),
 			scenariosCommand(),

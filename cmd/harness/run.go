@@ -82,6 +82,7 @@ func runCommand() *cli.Command {
 func scenarioFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "backend", Usage: "auto, docker or local (default: the scenario's, else auto)", EnvVars: []string{"HARNESS_BACKEND"}},
+		serverFlag,
 		&cli.DurationFlag{Name: "time-limit", Usage: "how long the clients run (default: the scenario's)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "client workers (default: the scenario's)"},
 		&cli.Int64Flag{Name: "seed", Usage: "fix every random choice (default: the scenario's, else random; recorded in the run dir)"},
@@ -123,6 +124,9 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 	if c.IsSet("seed") {
 		s.Seed = c.Int64("seed")
 	}
+	if v := c.String("server"); v != "" {
+		s.Cluster.Server = v
+	}
 	if c.IsSet("ops-per-key") {
 		if c.Int("ops-per-key") < 1 {
 			return usageErr("--ops-per-key %d: want at least 1 op per key", c.Int("ops-per-key"))
@@ -158,7 +162,7 @@ func runOne(c *cli.Context, s *scenarios.Scenario) (int, error) {
 	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
 	out, err := scenarios.Run(c.Context, s, scenarios.Options{
 		Backend: c.String("backend"), Addr: c.String("addr"), Store: c.String("store"),
-		Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty,
+		Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty, Servers: serversOf(c).Dir,
 	})
 	if err != nil {
 		if out != nil && out.Dir != "" {
@@ -251,7 +255,7 @@ func runReplay(c *cli.Context) error {
 		return usageErr("--replay %s: give no scenarios with --replay (it reruns the run dir's own scenario.yaml)", dir)
 	}
 	// Only where the run goes may change; everything else would make it another run.
-	for _, f := range []string{"addr", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "check-memory", "test-count", "nemesis", "nemesis-interval"} {
+	for _, f := range []string{"addr", "server", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "check-memory", "test-count", "nemesis", "nemesis-interval"} {
 		if c.IsSet(f) {
 			return usageErr("--%s with --replay: a replay keeps the original run's settings (only --backend, --store and --keep may be given); run the scenario file %s with --%s instead for a different run", f, filepath.Join(dir, "scenario.yaml"), f)
 		}
@@ -267,6 +271,7 @@ func runReplay(c *cli.Context) error {
 	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
 	out, err := scenarios.Run(c.Context, s, scenarios.Options{
 		Backend: c.String("backend"), Store: c.String("store"), Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty,
+		Servers: serversOf(c).Dir,
 	})
 	if err != nil {
 		if out != nil && out.Dir != "" {
