@@ -16,13 +16,20 @@ import (
 // where redis-server is absent.
 func newLocalCluster(t *testing.T, name string, masters, replicas int) (*Local, *Cluster, *Admin) {
 	t.Helper()
+	return newLocalClusterOn(t, name, nil, masters, replicas)
+}
+
+// newLocalClusterOn is newLocalCluster with the nodes running server (nil:
+// the host's redis-server).
+func newLocalClusterOn(t *testing.T, name string, server *Server, masters, replicas int) (*Local, *Cluster, *Admin) {
+	t.Helper()
 	l, err := NewLocal(Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := l.Up(ctx, Spec{Name: name, Masters: masters, Replicas: replicas, Config: map[string]string{"cluster-node-timeout": "2000"}})
+	c, err := l.Up(ctx, Spec{Name: name, Masters: masters, Replicas: replicas, Server: server, Config: map[string]string{"cluster-node-timeout": "2000"}})
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}

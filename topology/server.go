@@ -83,6 +83,9 @@ type Server struct {
 	// Bin is the server program. A fetched build's is <kind>-check-rdb,
 	// started as <kind>-server through Loader.
 	Bin string `json:"bin"`
+	// CLI is the build's own command-line client (redis-cli, valkey-cli),
+	// run the same way as the server; empty when unknown.
+	CLI string `json:"cli,omitempty"`
 	// Loader is the build's own dynamic loader, copied under the server's
 	// name so that /proc/<pid>/exe, ps and cleanup name the server; LibDir
 	// is where it finds the build's libraries. Empty for a host binary.
@@ -132,6 +135,22 @@ func (s Server) Image() string {
 func (s Server) Command(args ...string) *exec.Cmd {
 	prog, all := s.argv(args)
 	return exec.Command(prog, all...)
+}
+
+// CLICommand is the command that runs the build's own client with args
+// (redis-cli on PATH for the host's server).
+func (s Server) CLICommand(args ...string) (*exec.Cmd, error) {
+	cli := s.CLI
+	if cli == "" {
+		var err error
+		if cli, err = exec.LookPath("redis-cli"); err != nil {
+			return nil, errors.New("redis-cli not found on PATH (Debian's redis-tools)")
+		}
+	}
+	if s.Loader == "" {
+		return exec.Command(cli, args...), nil
+	}
+	return exec.Command(s.Loader, append([]string{"--library-path", s.LibDir, "--argv0", s.Kind + "-cli", cli}, args...)...), nil
 }
 
 // argv is the program to exec and its arguments: a fetched build runs
@@ -636,7 +655,7 @@ func (sv Servers) extract(ctx context.Context, b ServerBuild, debs []string, pro
 	// Paths as they will be once the tree is in place.
 	rel := func(p string) string { r, _ := filepath.Rel(tmp, p); return filepath.Join(final, r) }
 	s := Server{
-		Name: b.Name, Kind: b.Kind, Bin: rel(bin), Loader: filepath.Join(final, "launch", b.Kind+"-server"),
+		Name: b.Name, Kind: b.Kind, Bin: rel(bin), CLI: rel(filepath.Join(root, "usr", "bin", b.Kind+"-cli")), Loader: filepath.Join(final, "launch", b.Kind+"-server"),
 		LibDir: rel(libDir), Root: filepath.Join(final, "root"),
 		Source:   fmt.Sprintf("Debian %s %s (libraries from %s)", b.Suite, server, b.LibSuite),
 		Packages: sources,

@@ -16,6 +16,9 @@ type Status struct {
 	NodesOK       int          `json:"nodes_ok"`
 	Nodes         []StatusNode `json:"nodes"`
 	Problems      []Problem    `json:"problems"`
+	// Server is the server the nodes report themselves as ("Valkey
+	// 8.1.1"; several, comma-separated, when they differ). Filled by Describe.
+	Server string `json:"server,omitempty"`
 }
 
 // StatusNode is one node in a Status.
@@ -34,6 +37,13 @@ type StatusNode struct {
 	LagBytes       *int64 `json:"lag_bytes,omitempty"`
 	LinkAgeSeconds *int   `json:"link_age_seconds,omitempty"`
 	LinkStatus     string `json:"link_status,omitempty"`
+	// LagMS is how long the replica took to reach the offset its master
+	// had when asked (Admin.ReplicaLagMS); LagMSAtLeast marks a replica
+	// that had not reached it within the wait, whose lag is at least
+	// LagMS. Server is the node's INFO server. Both filled by Describe.
+	LagMS        *int64 `json:"lag_ms,omitempty"`
+	LagMSAtLeast bool   `json:"lag_ms_at_least,omitempty"`
+	Server       string `json:"server,omitempty"`
 }
 
 // BuildStatus summarises a snapshot. names maps addresses to the backend's

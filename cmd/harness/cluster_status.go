@@ -23,6 +23,7 @@ func clusterStatusCommand() *cli.Command {
 			}
 			defer t.close()
 			st := topology.BuildStatus(t.snapshot(c.Context), t.name, t.backend, t.expect, t.names())
+			t.admin.Describe(c.Context, &st, topology.LagWithin)
 			if c.Bool("json") {
 				if err := printJSON(c.App.Writer, st); err != nil {
 					return withCode(exitHarness, err)
@@ -59,6 +60,9 @@ func printStatus(w io.Writer, st topology.Status) {
 		name = "(external)"
 	}
 	fmt.Fprintf(w, "cluster %s  backend %s  cluster_state:%s  healthy:%v\n", name, st.Backend, st.State, st.Healthy)
+	if st.Server != "" {
+		fmt.Fprintf(w, "server %s\n", st.Server)
+	}
 	fmt.Fprintf(w, "slots assigned %d  ok %d  pfail %d  fail %d   nodes %d known, %d ok\n",
 		st.SlotsAssigned, st.SlotsOK, st.SlotsPFail, st.SlotsFail, st.NodesKnown, st.NodesOK)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -80,6 +84,13 @@ func printStatus(w io.Writer, st topology.Status) {
 			repl = "link " + n.LinkStatus
 			if n.LagBytes != nil {
 				repl += fmt.Sprintf(", %d bytes behind", *n.LagBytes)
+			}
+			if n.LagMS != nil {
+				at := ""
+				if n.LagMSAtLeast {
+					at = "≥"
+				}
+				repl += fmt.Sprintf(", lag %s%d ms", at, *n.LagMS)
 			}
 			if n.LinkAgeSeconds != nil {
 				repl += fmt.Sprintf(", last io %ds ago", *n.LinkAgeSeconds)

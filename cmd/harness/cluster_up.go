@@ -113,6 +113,7 @@ func clusterUp(c *cli.Context, o upOptions) error {
 		return withCode(exitHarness, fmt.Errorf("cluster up %s: %w", o.spec.Name, err))
 	}
 	st := topology.BuildStatus(snap, cl.Name, cl.Backend, topology.Expect{Masters: o.spec.Masters, Replicas: o.spec.Replicas}, nodeNames(cl))
+	admin.Describe(ctx, &st, topology.LagWithin)
 	if o.json {
 		return printJSON(c.App.Writer, st)
 	}
