@@ -31,12 +31,17 @@ const (
 
 // SoakRun is one run of a soak, as soak.json records it.
 type SoakRun struct {
-	N        int       `json:"n"`
-	Scenario string    `json:"scenario"`
-	Image    string    `json:"image"`
-	Seed     int64     `json:"seed"`
-	Started  time.Time `json:"started"`
-	Seconds  float64   `json:"seconds"`
+	N        int    `json:"n"`
+	Scenario string `json:"scenario"`
+	Image    string `json:"image"`
+	// Server is the --servers entry the run was given (empty: the
+	// scenario's own), ServerReported the server as its nodes reported
+	// themselves ("Valkey 8.1.1", from the run's server.json).
+	Server         string    `json:"server,omitempty"`
+	ServerReported string    `json:"server_reported,omitempty"`
+	Seed           int64     `json:"seed"`
+	Started        time.Time `json:"started"`
+	Seconds        float64   `json:"seconds"`
 	// Dir is the run dir relative to the store (a link target); empty when
 	// the run failed before it had one.
 	Dir    string `json:"dir"`
@@ -92,10 +97,14 @@ type SoakRun struct {
 	GzipError      string `json:"gzip_error,omitempty"`
 }
 
-// SoakCell sums the runs of one scenario on one image.
+// SoakCell sums the runs of one scenario on one image and server.
 type SoakCell struct {
-	Scenario     string `json:"scenario"`
-	Image        string `json:"image"`
+	Scenario string `json:"scenario"`
+	Image    string `json:"image"`
+	// Server is the runs' --servers entry; Reported the servers they ran
+	// as reported by the nodes (comma-separated when runs differ).
+	Server       string `json:"server,omitempty"`
+	Reported     string `json:"server_reported,omitempty"`
 	Runs         int    `json:"runs"`
 	Valid        int    `json:"valid"`
 	Invalid      int    `json:"invalid"`
@@ -179,17 +188,20 @@ func SoakCode(runs []SoakRun) int {
 // Summarize recomputes the cells, the code and the verdict from the runs.
 func (s *Soak) Summarize() {
 	s.Cells = nil
-	at := map[[2]string]int{}
+	at := map[[3]string]int{}
 	for i, r := range s.Runs {
-		k := [2]string{r.Scenario, r.Image}
+		k := [3]string{r.Scenario, r.Image, r.Server}
 		j, ok := at[k]
 		if !ok {
 			j = len(s.Cells)
 			at[k] = j
-			s.Cells = append(s.Cells, SoakCell{Scenario: r.Scenario, Image: r.Image})
+			s.Cells = append(s.Cells, SoakCell{Scenario: r.Scenario, Image: r.Image, Server: r.Server})
 		}
 		c := &s.Cells[j]
 		c.RunIndex = append(c.RunIndex, i)
+		if r.ServerReported != "" && !strings.Contains(", "+c.Reported+", ", ", "+r.ServerReported+", ") {
+			c.Reported = strings.TrimPrefix(c.Reported+", "+r.ServerReported, ", ")
+		}
 		c.Runs++
 		switch r.Status {
 		case SoakValid:
@@ -254,7 +266,10 @@ func (s *Soak) Summarize() {
 		if s.Cells[i].Scenario != s.Cells[j].Scenario {
 			return s.Cells[i].Scenario < s.Cells[j].Scenario
 		}
-		return s.Cells[i].Image < s.Cells[j].Image
+		if s.Cells[i].Image != s.Cells[j].Image {
+			return s.Cells[i].Image < s.Cells[j].Image
+		}
+		return s.Cells[i].Server < s.Cells[j].Server
 	})
 	var over []float64
 	s.RSSMaxKB, s.HeapFirstKB, s.HeapLastKB = 0, 0, 0
@@ -375,6 +390,9 @@ func SoakJUnitXML(s *Soak) ([]byte, error) {
 		if r.Image != "" {
 			name += " image " + r.Image
 		}
+		if r.Server != "" {
+			name += " server " + r.Server
+		}
 		c := xmlCase{Name: name, Classname: "harness.soak." + r.Scenario, Time: fmt.Sprintf("%.3f", r.Seconds), SystemOut: r.Dir}
 		switch {
 		case r.Status == SoakCut:
@@ -488,8 +506,19 @@ var soakTmpl = template.Must(template.New("soak").Funcs(template.FuncMap{
 	},
 	"href":  runHref,
 	"image": func(s string) string { return map[bool]string{true: "(scenario's)", false: s}[s == ""] },
-	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"join":  func(x []string) string { return strings.Join(x, ", ") },
+	"server": func(name, reported string) string {
+		switch {
+		case name == "" && reported == "":
+			return "(scenario's)"
+		case name == "":
+			return reported
+		case reported == "":
+			return name
+		}
+		return name + " (" + reported + ")"
+	},
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"join": func(x []string) string { return strings.Join(x, ", ") },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -526,15 +555,15 @@ th { background: #f6f7f9; }
 {{range .Unknowns}}<tr><td>{{with href .}}<a href="{{.}}">{{end}}#{{.N}}{{if .Dir}}</a>{{end}}</td><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{join .Failures}}</td></tr>
 {{end}}</table>{{end}}
 
-<h2>Per scenario × image</h2>
+<h2>Per scenario × image × server</h2>
 <table>
-<tr><th>scenario</th><th>image</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th><th>harness error</th><th>cut</th><th>expectation met</th><th>detection rate</th><th>recovery mean / max</th><th>client recovery median / max</th><th>ok rate during faults median / min</th><th>ops/s mean</th></tr>
-{{range .Cells}}<tr><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{.Runs}}</td><td>{{.Valid}}</td><td>{{.Invalid}}</td><td>{{.Unknown}}</td><td>{{.HarnessError}}</td><td>{{.Cut}}</td><td>{{.Met}}/{{.Judged}}</td><td>{{pct .DetectionRate}}{{if .DetectionRate}} ({{.Detected}}/{{.Judged}}){{end}}</td><td>{{secs .RecoveryMeanS}} / {{secs .RecoveryMaxS}}</td><td>{{secs3 .ClientRecoveryMedianS}} / {{secs3 .ClientRecoveryMaxS}}{{with .ClientNeverRecovered}}; never: {{.}}{{end}}</td><td>{{pct .RateRatioMedian}} / {{pct .RateRatioMin}}</td><td>{{num .OpsPerSecMean}}</td></tr>
-{{else}}<tr><td colspan="14" class="muted">No runs yet.</td></tr>
+<tr><th>scenario</th><th>image</th><th>server</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th><th>harness error</th><th>cut</th><th>expectation met</th><th>detection rate</th><th>recovery mean / max</th><th>client recovery median / max</th><th>ok rate during faults median / min</th><th>ops/s mean</th></tr>
+{{range .Cells}}<tr><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{server .Server .Reported}}</td><td>{{.Runs}}</td><td>{{.Valid}}</td><td>{{.Invalid}}</td><td>{{.Unknown}}</td><td>{{.HarnessError}}</td><td>{{.Cut}}</td><td>{{.Met}}/{{.Judged}}</td><td>{{pct .DetectionRate}}{{if .DetectionRate}} ({{.Detected}}/{{.Judged}}){{end}}</td><td>{{secs .RecoveryMeanS}} / {{secs .RecoveryMaxS}}</td><td>{{secs3 .ClientRecoveryMedianS}} / {{secs3 .ClientRecoveryMaxS}}{{with .ClientNeverRecovered}}; never: {{.}}{{end}}</td><td>{{pct .RateRatioMedian}} / {{pct .RateRatioMin}}</td><td>{{num .OpsPerSecMean}}</td></tr>
+{{else}}<tr><td colspan="15" class="muted">No runs yet.</td></tr>
 {{end}}</table>
 
 <h2>Runs</h2>
-{{range $i, $c := .Cells}}<h3>{{$c.Scenario}} on {{image $c.Image}}</h3>
+{{range $i, $c := .Cells}}<h3>{{$c.Scenario}} on {{image $c.Image}}{{if or $c.Server $c.Reported}}, server {{server $c.Server $c.Reported}}{{end}}</h3>
 <table><tr><th>#</th><th>started</th><th>seconds</th><th>status</th><th>exit</th><th>seed</th><th>cluster up / teardown</th><th>since last run</th><th>RSS / heap / goroutines</th><th>run dir</th></tr>
 {{range index $.RunsByCell $i}}{{$r := .}}<tr><td>{{.N}}</td><td>{{when .Started}}</td><td>{{printf "%.1f" .Seconds}}</td><td>{{.Status}}</td><td>{{.Code}}</td><td>{{.Seed}}</td><td>{{secs .ProvisionS}} / {{secs .TeardownS}}</td><td>{{secs .OverheadS}}</td><td>{{.RSSKB}} / {{.HeapKB}} kB / {{.Goroutines}}</td><td>{{with href $r}}<a href="{{.}}">{{$r.Dir}}</a>{{else}}—{{end}}</td></tr>
 {{end}}</table>

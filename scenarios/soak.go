@@ -33,7 +33,11 @@ type SoakOptions struct {
 	// Images, when given, set each run's cluster image: the soak goes
 	// round-robin over scenario × image. Empty: the scenario's own image.
 	Images []string
-	// Count is the runs per scenario × image (0: no limit, Duration bounds).
+	// Servers, when given, set each run's cluster server (a build's name
+	// or a path): the soak goes round-robin over scenario × image × server.
+	// Empty: the scenario's own server.
+	Servers []string
+	// Count is the runs per scenario × image × server (0: no limit, Duration bounds).
 	Count int
 	// Duration bounds the soak (0: no limit, Count bounds). No run starts
 	// when the time left would not hold its time limit plus the overhead
@@ -103,6 +107,10 @@ func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
 	if len(images) == 0 {
 		images = []string{""}
 	}
+	servers := o.Servers
+	if len(servers) == 0 {
+		servers = []string{""}
+	}
 	start := time.Now()
 	sum := &reports.Soak{Started: start.UTC(), Args: o.Args, RSSStartKB: RSSKB(), Runs: []reports.SoakRun{}}
 	var deadline time.Time
@@ -128,7 +136,8 @@ func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
 loop:
 	for round := 0; o.Count <= 0 || round < o.Count; round++ {
 		for _, base := range o.Scenarios {
-			for _, img := range images {
+			for _, cell := range soakCells(images, servers) {
+				img, srv := cell[0], cell[1]
 				if ctx.Err() != nil {
 					stopped = "interrupted"
 					break loop
@@ -136,6 +145,9 @@ loop:
 				s := *base
 				if img != "" {
 					s.Cluster.Image = img
+				}
+				if srv != "" {
+					s.Cluster.Server = srv
 				}
 				limit := s.TimeLimit
 				if limit == 0 {
@@ -149,6 +161,7 @@ loop:
 				}
 				n++
 				r, timing, returned := soakOne(ctx, o, &s, img, n, deadline)
+				r.Server = srv
 				measureBetween(&r, timing, prevTeardown)
 				runDir := ""
 				if r.Dir != "" {
@@ -167,7 +180,7 @@ loop:
 				sum.Runs = append(sum.Runs, r)
 				sum.Summarize()
 				fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d%s\n",
-					n, s.Name, imageSuffix(img), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code, betweenSuffix(r))
+					n, s.Name, imageSuffix(img)+serverSuffix(srv), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code, betweenSuffix(r))
 				if r.Status == reports.SoakHarness && r.Error != "" {
 					fmt.Fprintf(o.Progress, "soak:   harness error: %s\n", r.Error)
 				}
@@ -210,6 +223,24 @@ loop:
 		return sum, &HarnessError{Err: fmt.Errorf("soak interrupted after %d runs; the summary so far is in %s", len(sum.Runs), filepath.Join(o.Run.Store, reports.SoakHTML))}
 	}
 	return sum, nil
+}
+
+// soakCells are the image × server pairs each scenario runs on.
+func soakCells(images, servers []string) [][2]string {
+	var out [][2]string
+	for _, img := range images {
+		for _, srv := range servers {
+			out = append(out, [2]string{img, srv})
+		}
+	}
+	return out
+}
+
+func serverSuffix(srv string) string {
+	if srv == "" {
+		return ""
+	}
+	return " with " + srv
 }
 
 func imageSuffix(img string) string {
@@ -310,6 +341,11 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 	if res.out != nil && res.out.Dir != "" {
 		if rel, err := filepath.Rel(o.Run.Store, res.out.Dir); err == nil && !strings.HasPrefix(rel, "..") {
 			r.Dir = filepath.ToSlash(rel)
+		}
+		if !abandoned {
+			if rec, ok := reports.ReadServer(res.out.Dir); ok {
+				r.ServerReported = rec.Label
+			}
 		}
 	}
 	judged := !abandoned && res.err == nil && res.out != nil && res.out.Report != nil

@@ -352,3 +352,47 @@ func TestSoakStopsWhenTheEnvironmentIsBroken(t *testing.T) {
 		t.Errorf("%d runs, code %d, stopped %q", len(sum.Runs), sum.Code, sum.Stopped)
 	}
 }
+
+// TestSoakServers: --servers runs every scenario on each server, and the
+// cells and soak.html keep them apart, with the server each run's nodes
+// reported.
+func TestSoakServers(t *testing.T) {
+	store := t.TempDir()
+	var servers []string
+	f := &fakeRuns{kind: func(int, *Scenario) string { return "valid" }}
+	run := func(ctx context.Context, s *Scenario, o Options) (*Outcome, error) {
+		servers = append(servers, s.Cluster.Server)
+		out, err := f.run(ctx, s, o)
+		if err == nil {
+			label := map[string]string{"redis-8.0.2": "Redis 8.0.2", "valkey-8.1.1": "Valkey 8.1.1"}[s.Cluster.Server]
+			os.WriteFile(filepath.Join(out.Dir, reports.ServerFile), []byte(`{"name":"`+s.Cluster.Server+`","server":"x","version":"y","label":"`+label+`"}`), 0o644)
+		}
+		return out, err
+	}
+	sum, err := Soak(context.Background(), SoakOptions{
+		Scenarios: []*Scenario{scen("a", nil), scen("b", nil)}, Servers: []string{"redis-8.0.2", "valkey-8.1.1"},
+		Count: 1, Run: Options{Store: store}, RunFunc: run,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(servers, " "), "redis-8.0.2 valkey-8.1.1 redis-8.0.2 valkey-8.1.1"; got != want {
+		t.Errorf("servers in order %q, want %q", got, want)
+	}
+	if len(sum.Cells) != 4 {
+		t.Fatalf("%d cells, want 4 (scenario × server)", len(sum.Cells))
+	}
+	for _, c := range sum.Cells {
+		want := map[string]string{"redis-8.0.2": "Redis 8.0.2", "valkey-8.1.1": "Valkey 8.1.1"}[c.Server]
+		if c.Reported != want || c.Runs != 1 {
+			t.Errorf("cell %s/%s: reported %q, %d runs; want %q, 1", c.Scenario, c.Server, c.Reported, c.Runs, want)
+		}
+	}
+	html, err := os.ReadFile(filepath.Join(store, reports.SoakHTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "valkey-8.1.1 (Valkey 8.1.1)") || !strings.Contains(string(html), "redis-8.0.2 (Redis 8.0.2)") {
+		t.Errorf("soak.html does not name the servers")
+	}
+}

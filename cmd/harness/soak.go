@@ -18,13 +18,14 @@ func soakCommand() *cli.Command {
 		Name:  "soak",
 		Usage: "run scenarios round-robin for a count or a duration; one summary and one verdict at the end",
 		Description: "Each run is a normal run (fresh cluster, its own run dir under the store). After every run\n" +
-			"the store's soak.json, soak.html and soak-junit.xml are rewritten: per scenario × image the\n" +
+			"the store's soak.json, soak.html and soak-junit.xml are rewritten: per scenario × image × server the\n" +
 			"runs, valid/invalid/unknown/harness-error counts, detection rate of expected anomalies,\n" +
 			"recovery time, throughput, links to each run, and a triage separating anomalies Redis\n" +
 			"produced from harness or environment failures. Each run is bounded by its time limit plus\n" +
 			"--margin; with --duration no run starts that would not fit, and one still going at the end\n" +
 			"is cut (recorded, not counted). Five harness errors in a row end the soak (a broken\n" +
-			"environment). --images sets each run's node image and needs the docker backend.\n" +
+			"environment). --images sets each run's node image and needs the docker backend; --servers\n" +
+			"runs every scenario on each server (harness servers list), on either backend.\n" +
 			"--gzip-history compresses each run's history.jsonl into history.jsonl.gz once the run is\n" +
 			"judged, in the background during the next run (gzip -1 under nice -n 19), one at a time;\n" +
 			"check, report and run --replay read either. A failed compression keeps history.jsonl.\n" +
@@ -33,13 +34,14 @@ func soakCommand() *cli.Command {
 			"did matters more than a flaky environment; else 3 some run failed for harness reasons\n" +
 			"(cluster never healthy, backend error, run over its bound); else 2 some run was unknown.",
 		UsageText: "harness soak [--scenarios a,b,…|--all] [--duration 8h | --count N] [--images img1,img2]\n" +
-			"   [--backend auto|docker|local] [--fail-fast] [--gzip-history] [--store DIR] [every run flag: --time-limit, --nemesis…]",
+			"   [--servers redis-7.0.15,valkey-8.1.1] [--backend auto|docker|local] [--fail-fast] [--gzip-history] [--store DIR] [every run flag: --time-limit, --nemesis…]",
 		Flags: append(scenarioFlags(),
 			&cli.StringSliceFlag{Name: "scenarios", Usage: "scenarios (names or files) to run round-robin (default: smoke)"},
 			&cli.BoolFlag{Name: "all", Usage: "every embedded scenario"},
 			&cli.DurationFlag{Name: "duration", Usage: "how long the soak lasts (no run starts past it)"},
 			&cli.IntFlag{Name: "count", Usage: "runs per scenario × image (default 1 without --duration)"},
 			&cli.StringSliceFlag{Name: "images", Usage: "node images to go round-robin over (docker backend only)"},
+			&cli.StringSliceFlag{Name: "servers", Usage: "servers to go round-robin over: builds (harness servers list) or paths; every scenario runs on each", EnvVars: []string{"HARNESS_SERVERS"}},
 			&cli.BoolFlag{Name: "fail-fast", Usage: "stop after the first run that did not meet its expectation"},
 			&cli.DurationFlag{Name: "margin", Usage: "bound of each run beyond its time limit (default: 2× health timeout + check timeout + 1m)"},
 			&cli.BoolFlag{Name: "gzip-history", Usage: "compress each judged run's history.jsonl into history.jsonl.gz (about a sixth of its size) during the next run", EnvVars: []string{"HARNESS_GZIP_HISTORY"}},
@@ -68,6 +70,15 @@ func soakCommand() *cli.Command {
 				return usageErr("--margin %s: want a positive duration, e.g. 3m", c.Duration("margin"))
 			}
 			images := splitList(c.StringSlice("images"))
+			servers := splitList(c.StringSlice("servers"))
+			if len(servers) > 0 && (len(images) > 0 || c.String("server") != "") {
+				return usageErr("soak: --servers with --images or --server: give one (a fetched build's image is made from it)")
+			}
+			for _, name := range servers {
+				if _, err := resolveServer(c, name); err != nil {
+					return err
+				}
+			}
 			var list []*scenarios.Scenario
 			for _, n := range names {
 				s, err := scenarios.Load(n)
@@ -101,9 +112,9 @@ func soakCommand() *cli.Command {
 			store := c.String("store")
 			fmt.Fprintf(c.App.Writer, "soak: %s%s; summary in %s\n", strings.Join(names, ", "), soakBounds(c), filepath.Join(store, reports.SoakHTML))
 			sum, err := scenarios.Soak(c.Context, scenarios.SoakOptions{
-				Scenarios: list, Images: images, Count: c.Int("count"), Duration: c.Duration("duration"),
+				Scenarios: list, Images: images, Servers: servers, Count: c.Int("count"), Duration: c.Duration("duration"),
 				FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
-				Run:      scenarios.Options{Backend: backend, Store: store, Progress: indent{c.App.Writer}, TTY: tty},
+				Run:      scenarios.Options{Backend: backend, Store: store, Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
 				Progress: c.App.Writer,
 			})
 			if sum != nil {
@@ -205,6 +216,12 @@ func printSoak(c *cli.Context, s *reports.Soak, store string) {
 		img := cell.Image
 		if img == "" {
 			img = "-"
+		}
+		if cell.Server != "" {
+			img = cell.Server
+			if cell.Reported != "" {
+				img += " (" + cell.Reported + ")"
+			}
 		}
 		det := ""
 		if cell.DetectionRate != nil {
