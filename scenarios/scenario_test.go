@@ -36,6 +36,8 @@ func TestStrictDecoding(t *testing.T) {
 		{"name: x\nclient:\n  workloads:\n    - name: nosuch\n", "nosuch"},
 		{"name: bad name\n", "name \"bad name\""},
 		{"name: x\nexpect: {sets: false}\n", "expect: \"sets\" is no checker"},
+		{"name: x\ncluster:\n  server: redis-9.9\n", "server \"redis-9.9\": not a known build"},
+		{"name: x\ncluster:\n  server: valkey-8.1.1\n  image: redis:7.2\n", "give one"},
 	} {
 		_, err := Parse([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

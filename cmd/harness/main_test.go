@@ -52,6 +52,14 @@ func TestBadInputExits3WithOneClearLine(t *testing.T) {
 		{[]string{"check"}, "RUN_DIR"},
 		{[]string{"check", "/nonexistent"}, "no history.jsonl"},
 		{[]string{"scenarios", "show", "nosuch"}, "nosuch"},
+		{[]string{"cluster", "up", "--name", "x", "--server", "redis-9.9"}, "not a known build"},
+		{[]string{"cluster", "up", "--name", "x", "--server", "valkey-8.1.1"}, "harness servers fetch valkey-8.1.1"},
+		{[]string{"cluster", "up", "--name", "x", "--server", "valkey-8.1.1", "--image", "img:1"}, "give one"},
+		{[]string{"servers", "fetch"}, "name the builds"},
+		{[]string{"servers", "fetch", "redis-9.9"}, "not a known build"},
+		{[]string{"image", "build", "--server", "valkey-8.0.1"}, "harness servers fetch valkey-8.0.1"},
+		{[]string{"run", "smoke", "--server", "redis-9.9"}, "not a known build"},
+		{[]string{"soak", "--servers", "redis-9.9"}, "not a known build"},
 	} {
 		code, _, stderr := harness(t, state, tc.args...)
 		if code != exitHarness {
