@@ -255,14 +255,22 @@ func runReplay(c *cli.Context) error {
 		return usageErr("--replay %s: give no scenarios with --replay (it reruns the run dir's own scenario.yaml)", dir)
 	}
 	// Only where the run goes may change; everything else would make it another run.
-	for _, f := range []string{"addr", "server", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "check-memory", "test-count", "nemesis", "nemesis-interval"} {
+	for _, f := range []string{"addr", "time-limit", "concurrency", "seed", "workload", "ops-per-key", "check-timeout", "check-memory", "test-count", "nemesis", "nemesis-interval"} {
 		if c.IsSet(f) {
-			return usageErr("--%s with --replay: a replay keeps the original run's settings (only --backend, --store and --keep may be given); run the scenario file %s with --%s instead for a different run", f, filepath.Join(dir, "scenario.yaml"), f)
+			return usageErr("--%s with --replay: a replay keeps the original run's settings (only --backend, --server, --store and --keep may be given); run the scenario file %s with --%s instead for a different run", f, filepath.Join(dir, "scenario.yaml"), f)
 		}
 	}
 	s, err := scenarios.LoadReplay(dir)
 	if err != nil {
 		return withCode(exitHarness, err)
+	}
+	if v := c.String("server"); v != "" {
+		// The same seed and fault timeline on another server: the
+		// comparison then shows where that server behaved otherwise.
+		s.Cluster.Server, s.Cluster.Image = v, ""
+		if err := s.Validate(); err != nil {
+			return usageErr("--server %s with --replay: %v", v, err)
+		}
 	}
 	if b := c.String("backend"); b != "" && !contains(topology.Backends, b) {
 		return usageErr("--backend %q: want auto, docker or local", b)
