@@ -73,6 +73,16 @@ func TestServerMatrixLocal(t *testing.T) {
 			}
 			s := healthy(ctx, t, a, addrs, e)
 			cliCheck(t, srv, addrs[0])
+			st := BuildStatus(s, c.Name, c.Backend, e, nil)
+			a.Describe(ctx, &st, LagWithin)
+			if st.Server != srv.Label() {
+				t.Errorf("status names the server %q, want %q", st.Server, srv.Label())
+			}
+			for _, n := range st.Nodes {
+				if n.Role == "replica" && (n.LagMS == nil || n.LagMSAtLeast) {
+					t.Errorf("replica %s: lag_ms %v (at least: %v); want a measured lag", n.Addr, n.LagMS, n.LagMSAtLeast)
+				}
+			}
 
 			// Reshard 10 slots with keys in them.
 			owners := s.Owners()
