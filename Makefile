@@ -31,8 +31,9 @@ cluster: deps build
 down: build
 	$(BIN) cluster down --name $(NAME)
 
-# Every test, integration tests on real clusters included (they skip, saying
-# why, only where docker or redis-server is absent), then the canary: known
+# Every test, under the race detector, integration tests on real clusters
+# included (they skip, saying why, only where docker or redis-server is
+# absent), then the canary: known
 # anomalies planted in a real recorded run must each be caught (it too skips,
 # saying why, where redis-server is absent).
 test: deps build
