@@ -88,6 +88,10 @@ type ActionRecovery struct {
 	// Moved are the used slots whose owner changed after Start (before the
 	// next action's start), with one of their keys.
 	Moved []SlotMove `json:"moved,omitempty"`
+	// MovedS is the time from Start until the samples showed the last of
+	// them served by its new owner: how long the failover (or the move)
+	// took as the cluster itself showed it; nil when no used slot moved.
+	MovedS *float64 `json:"moved_s,omitempty"`
 	// ClientRecoveryS is the slowest moved slot's time from the samples
 	// showing its new owner serving it to the first ok op it answered
 	// there (SlowestSlot); nil with Reason when there is no such figure.
@@ -471,6 +475,11 @@ func recoverAction(a *ActionRecovery, windowEnd int64, u *usage, t *topoViews) {
 		a.Reason = "no slot the clients used changed owner"
 		return
 	}
+	last := a.Moved[0].Topology
+	for _, m := range a.Moved {
+		last = max(last, m.Topology)
+	}
+	a.MovedS = ptr(round3(float64(max(last-a.Start, 0)) / 1e9))
 	slowest := -1
 	for j, m := range a.Moved {
 		if m.RecoveryS == nil {

@@ -172,6 +172,11 @@ func TestRecovery(t *testing.T) {
 			if r.NeverRecovered != tc.never {
 				t.Errorf("never_recovered %d, want %d", r.NeverRecovered, tc.never)
 			}
+			// The slots moved when the samples showed c serving them, 3 s
+			// after the kill; nothing moved, no figure.
+			if moved := len(a.Moved) > 0; moved && (a.MovedS == nil || *a.MovedS != 3) || !moved && a.MovedS != nil {
+				t.Errorf("moved_s %v with %d slots moved, want 3 s (null when none moved)", fmtPtr(a.MovedS), len(a.Moved))
+			}
 			// Rate: 20 ok/s before; during (5 s to 15.002 s) key2's 101 ok
 			// ops plus key1's from servedFrom on.
 			served := 0

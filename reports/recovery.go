@@ -10,15 +10,19 @@ import (
 // recoveryText says an action's client recovery in words: the figure, or
 // why there is none.
 func recoveryText(a checker.ActionRecovery) string {
+	moved := ""
+	if a.MovedS != nil {
+		moved = fmt.Sprintf("; the slots' new owner served them %.3f s after the fault began", *a.MovedS)
+	}
 	switch {
 	case a.ClientRecoveryS != nil:
 		s := fmt.Sprintf("%.3f s", *a.ClientRecoveryS)
 		if a.SlowestSlot != nil && len(a.Moved) > 1 {
 			s += fmt.Sprintf(" (slowest of %d slots: %d)", len(a.Moved), *a.SlowestSlot)
 		}
-		return s
+		return s + moved
 	case len(a.Moved) > 0:
-		return "never: " + a.Reason
+		return "never: " + a.Reason + moved
 	case a.Reason != "":
 		return "— (" + a.Reason + ")"
 	}

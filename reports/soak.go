@@ -68,8 +68,12 @@ type SoakRun struct {
 	// during each fault against the 5 s before it. ClientNeverRecovered
 	// counts the actions whose moved slots the clients were never served
 	// on.
-	ClientRecoveryS      []float64 `json:"client_recovery_s,omitempty"`
-	RateRatios           []float64 `json:"rate_ratios,omitempty"`
+	ClientRecoveryS []float64 `json:"client_recovery_s,omitempty"`
+	RateRatios      []float64 `json:"rate_ratios,omitempty"`
+	// MovedS are, for the same actions, the times from each fault's start
+	// until the topology showed the slots it moved served by their new
+	// owner: the failover times as the cluster showed them.
+	MovedS               []float64 `json:"moved_s,omitempty"`
 	ClientNeverRecovered int       `json:"client_never_recovered,omitempty"`
 	// ProvisionS is how long the run's cluster took from the request to
 	// healthy, TeardownS how long its teardown took. OverheadS is the time
@@ -131,7 +135,11 @@ type SoakCell struct {
 	ClientNeverRecovered  int      `json:"client_never_recovered,omitempty"`
 	RateRatioMedian       *float64 `json:"rate_ratio_median,omitempty"`
 	RateRatioMin          *float64 `json:"rate_ratio_min,omitempty"`
-	RunIndex              []int    `json:"run_index"` // indexes into Runs
+	// MovedMedianS and MovedMaxS are over SoakRun.MovedS: how long the
+	// failovers (or moves) took, server against server.
+	MovedMedianS *float64 `json:"moved_median_s,omitempty"`
+	MovedMaxS    *float64 `json:"moved_max_s,omitempty"`
+	RunIndex     []int    `json:"run_index"` // indexes into Runs
 }
 
 // Soak is soak.json: the soak's settings, every run, the sums per scenario
@@ -230,7 +238,7 @@ func (s *Soak) Summarize() {
 	}
 	for j := range s.Cells {
 		c := &s.Cells[j]
-		var rec, ops, client, rates []float64
+		var rec, ops, client, rates, moved []float64
 		expects := false
 		for _, i := range c.RunIndex {
 			r := s.Runs[i]
@@ -244,7 +252,11 @@ func (s *Soak) Summarize() {
 			ops = append(ops, r.OpsPerSec)
 			client = append(client, r.ClientRecoveryS...)
 			rates = append(rates, r.RateRatios...)
+			moved = append(moved, r.MovedS...)
 			c.ClientNeverRecovered += r.ClientNeverRecovered
+		}
+		if len(moved) > 0 {
+			c.MovedMedianS, c.MovedMaxS = ptr(median(moved)), ptr(maxOf(moved))
 		}
 		if len(client) > 0 {
 			c.ClientRecoveryMedianS, c.ClientRecoveryMaxS = ptr(median(client)), ptr(maxOf(client))
@@ -557,8 +569,8 @@ th { background: #f6f7f9; }
 
 <h2>Per scenario × image × server</h2>
 <table>
-<tr><th>scenario</th><th>image</th><th>server</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th><th>harness error</th><th>cut</th><th>expectation met</th><th>detection rate</th><th>recovery mean / max</th><th>client recovery median / max</th><th>ok rate during faults median / min</th><th>ops/s mean</th></tr>
-{{range .Cells}}<tr><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{server .Server .Reported}}</td><td>{{.Runs}}</td><td>{{.Valid}}</td><td>{{.Invalid}}</td><td>{{.Unknown}}</td><td>{{.HarnessError}}</td><td>{{.Cut}}</td><td>{{.Met}}/{{.Judged}}</td><td>{{pct .DetectionRate}}{{if .DetectionRate}} ({{.Detected}}/{{.Judged}}){{end}}</td><td>{{secs .RecoveryMeanS}} / {{secs .RecoveryMaxS}}</td><td>{{secs3 .ClientRecoveryMedianS}} / {{secs3 .ClientRecoveryMaxS}}{{with .ClientNeverRecovered}}; never: {{.}}{{end}}</td><td>{{pct .RateRatioMedian}} / {{pct .RateRatioMin}}</td><td>{{num .OpsPerSecMean}}</td></tr>
+<tr><th>scenario</th><th>image</th><th>server</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th><th>harness error</th><th>cut</th><th>expectation met</th><th>detection rate</th><th>recovery mean / max</th><th>client recovery median / max</th><th>ok rate during faults median / min</th><th>slots moved after median / max</th><th>ops/s mean</th></tr>
+{{range .Cells}}<tr><td>{{.Scenario}}</td><td>{{image .Image}}</td><td>{{server .Server .Reported}}</td><td>{{.Runs}}</td><td>{{.Valid}}</td><td>{{.Invalid}}</td><td>{{.Unknown}}</td><td>{{.HarnessError}}</td><td>{{.Cut}}</td><td>{{.Met}}/{{.Judged}}</td><td>{{pct .DetectionRate}}{{if .DetectionRate}} ({{.Detected}}/{{.Judged}}){{end}}</td><td>{{secs .RecoveryMeanS}} / {{secs .RecoveryMaxS}}</td><td>{{secs3 .ClientRecoveryMedianS}} / {{secs3 .ClientRecoveryMaxS}}{{with .ClientNeverRecovered}}; never: {{.}}{{end}}</td><td>{{pct .RateRatioMedian}} / {{pct .RateRatioMin}}</td><td>{{secs3 .MovedMedianS}} / {{secs3 .MovedMaxS}}</td><td>{{num .OpsPerSecMean}}</td></tr>
 {{else}}<tr><td colspan="15" class="muted">No runs yet.</td></tr>
 {{end}}</table>
 

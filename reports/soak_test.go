@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis-harness/harness/checker"
 )
 
 func TestSoakCode(t *testing.T) {
@@ -87,9 +89,9 @@ func TestSoakRenderingEscapesHostileNames(t *testing.T) {
 // min; harness errors and cut runs do not count.
 func TestSoakClientRecovery(t *testing.T) {
 	s := &Soak{Runs: []SoakRun{
-		{Scenario: "kill-master", Status: SoakValid, ClientRecoveryS: []float64{0.1}, RateRatios: []float64{0.8}},
-		{Scenario: "kill-master", Status: SoakInvalid, Code: 1, ClientRecoveryS: []float64{0.3, 0.02}, RateRatios: []float64{0.5, 1.1}, ClientNeverRecovered: 1},
-		{Scenario: "kill-master", Status: SoakHarness, Code: 3, ClientRecoveryS: []float64{9}, RateRatios: []float64{0.01}},
+		{Scenario: "kill-master", Status: SoakValid, ClientRecoveryS: []float64{0.1}, RateRatios: []float64{0.8}, MovedS: []float64{3.2}},
+		{Scenario: "kill-master", Status: SoakInvalid, Code: 1, ClientRecoveryS: []float64{0.3, 0.02}, RateRatios: []float64{0.5, 1.1}, MovedS: []float64{2.9, 4.1}, ClientNeverRecovered: 1},
+		{Scenario: "kill-master", Status: SoakHarness, Code: 3, ClientRecoveryS: []float64{9}, RateRatios: []float64{0.01}, MovedS: []float64{60}},
 		{Scenario: "smoke", Status: SoakValid},
 	}}
 	s.Summarize()
@@ -100,14 +102,31 @@ func TestSoakClientRecovery(t *testing.T) {
 	if c.RateRatioMedian == nil || *c.RateRatioMedian != 0.8 || *c.RateRatioMin != 0.5 {
 		t.Errorf("kill-master rate ratio: median %v min %v, want 0.8 and 0.5", c.RateRatioMedian, c.RateRatioMin)
 	}
-	if c := s.Cells[1]; c.ClientRecoveryMedianS != nil || c.RateRatioMin != nil {
+	if c.MovedMedianS == nil || *c.MovedMedianS != 3.2 || *c.MovedMaxS != 4.1 {
+		t.Errorf("kill-master slots moved after: median %v max %v, want 3.2 and 4.1", c.MovedMedianS, c.MovedMaxS)
+	}
+	if c := s.Cells[1]; c.ClientRecoveryMedianS != nil || c.RateRatioMin != nil || c.MovedMaxS != nil {
 		t.Errorf("smoke, no faults: %+v, want no figures", c)
 	}
 	b, err := RenderSoakHTML(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "0.100 s / 0.300 s; never: 1") || !strings.Contains(string(b), "80% / 50%") {
+	if !strings.Contains(string(b), "0.100 s / 0.300 s; never: 1") || !strings.Contains(string(b), "80% / 50%") || !strings.Contains(string(b), "3.200 s / 4.100 s") {
 		t.Errorf("soak.html lacks the cell's figures")
+	}
+}
+
+// TestRecoveryText: an action's recovery says the clients' figure and when
+// the cluster showed the slots' new owner; without a move, why not.
+func TestRecoveryText(t *testing.T) {
+	rec, moved := 0.25, 3.5
+	a := checker.ActionRecovery{ClientRecoveryS: &rec, MovedS: &moved, Moved: []checker.SlotMove{{Slot: 7}}}
+	if got := recoveryText(a); got != "0.250 s; the slots' new owner served them 3.500 s after the fault began" {
+		t.Errorf("recovered: %q", got)
+	}
+	a = checker.ActionRecovery{Reason: "no slot the clients used changed owner"}
+	if got := recoveryText(a); got != "— (no slot the clients used changed owner)" {
+		t.Errorf("nothing moved: %q", got)
 	}
 }

@@ -434,6 +434,9 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 			if a.RateRatio != nil {
 				r.RateRatios = append(r.RateRatios, *a.RateRatio)
 			}
+			if a.MovedS != nil {
+				r.MovedS = append(r.MovedS, *a.MovedS)
+			}
 		}
 		r.ClientNeverRecovered = rr.NeverRecovered
 	}
