@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,36 @@ func TestPacer(t *testing.T) {
 	p.next = time.Now().Add(time.Hour)
 	if err := p.wait(ctx, 1); err == nil {
 		t.Error("wait past a canceled context returned nil")
+	}
+}
+
+// Processes.Lineage maps every process the runner makes back to its
+// worker, lane and incarnation (replay depends on it), and no two lanes
+// ever share a process.
+func TestLineageInvertsProcess(t *testing.T) {
+	cfg := Config{Workloads: []Spec{{Name: "register"}, {Name: "pipeline", Pipeline: 3}, {Name: "pipeline", Of: "kv", Pipeline: 5}},
+		Concurrency: 4, OpsPerKey: 50}.WithDefaults()
+	r := newRunner(cfg, nil, nil)
+	if r.ids.Lanes != 5 || r.ids.Concurrency != 4 {
+		t.Fatalf("numbering %+v: want 4 workers of 5 lanes (the longest batch)", r.ids)
+	}
+	seen := map[int]string{}
+	for i := 0; i < cfg.Concurrency; i++ {
+		w := r.newWorker(i)
+		for lane := 0; lane < r.ids.Lanes; lane++ {
+			for inc := 0; inc < 7; inc++ {
+				w.incarnation[lane] = inc
+				p := r.process(w, lane)
+				gw, gl, gi := ProcessesOf(cfg).Lineage(p)
+				if gw != i || gl != lane || gi != inc {
+					t.Fatalf("process %d of worker %d lane %d incarnation %d maps back to worker %d lane %d incarnation %d", p, i, lane, inc, gw, gl, gi)
+				}
+				who := fmt.Sprint(i, "/", lane, "/", inc)
+				if prev, dup := seen[p]; dup {
+					t.Fatalf("process %d is both %s and %s", p, prev, who)
+				}
+				seen[p] = who
+			}
+		}
 	}
 }

@@ -113,23 +113,20 @@ func Run(ctx context.Context, cfg Config, addrs []string, rec Recorder) (Summary
 
 // runner is what the workers of one Run share.
 type runner struct {
-	cfg   Config
-	cl    *client
-	rec   Recorder
-	lanes int // processes per worker: the longest pipeline batch, or 1
-	pace  *pacer
+	cfg  Config
+	cl   *client
+	rec  Recorder
+	ids  Processes
+	pace *pacer
 
 	ok, fail, info atomic.Int64
 	byType         []*[3]atomic.Int64 // per spec: ok, fail, info
 }
 
 func newRunner(cfg Config, cl *client, rec Recorder) *runner {
-	r := &runner{cfg: cfg, cl: cl, rec: rec, lanes: 1}
-	for _, s := range cfg.Workloads {
+	r := &runner{cfg: cfg, cl: cl, rec: rec, ids: ProcessesOf(cfg)}
+	for range cfg.Workloads {
 		r.byType = append(r.byType, new([3]atomic.Int64))
-		if registry[s.Name].pipeline {
-			r.lanes = max(r.lanes, s.Pipeline)
-		}
 	}
 	if cfg.Rate > 0 {
 		r.pace = &pacer{every: time.Duration(float64(time.Second) / cfg.Rate)}
@@ -155,7 +152,7 @@ type worker struct {
 }
 
 func (r *runner) newWorker(i int) *worker {
-	w := &worker{idx: i, g: newGen(r.cfg.Seed, i, r.cfg.Concurrency), incarnation: make([]int, r.lanes), maxProcess: -1}
+	w := &worker{idx: i, g: newGen(r.cfg.Seed, i, r.cfg.Concurrency), incarnation: make([]int, r.ids.Lanes), maxProcess: -1}
 	per := r.cfg.OpsPerKey / r.cfg.Concurrency
 	for _, s := range r.cfg.Workloads {
 		ks := newKeyspace(s.space(), s.keys(r.cfg.Keys), per)
@@ -168,9 +165,44 @@ func (r *runner) newWorker(i int) *worker {
 // process is the process id of a lane: unique in the run, and fresh after
 // every info (Jepsen's rule: a process that saw info never runs again).
 func (r *runner) process(w *worker, lane int) int {
-	p := (w.incarnation[lane]*r.cfg.Concurrency+w.idx)*r.lanes + lane
+	p := r.ids.Process(w.idx, lane, w.incarnation[lane])
 	w.maxProcess = max(w.maxProcess, p)
 	return p
+}
+
+// Processes is how Run numbers its processes: each worker has Lanes lanes
+// (one op outstanding per lane), and a lane takes a fresh process after
+// every info. Readers of a history (replay) use it to map a process back
+// to its worker and lane instead of re-deriving the rule.
+type Processes struct {
+	Concurrency int // workers
+	Lanes       int // processes per worker: the longest pipeline batch, or 1
+}
+
+// ProcessesOf is the numbering Run uses for cfg (defaults filled).
+func ProcessesOf(cfg Config) Processes {
+	cfg = cfg.WithDefaults()
+	ps := Processes{Concurrency: cfg.Concurrency, Lanes: 1}
+	for _, s := range cfg.Workloads {
+		if registry[s.Name].pipeline {
+			ps.Lanes = max(ps.Lanes, s.Pipeline)
+		}
+	}
+	return ps
+}
+
+// Process is the process id of worker's lane in its incarnation-th life
+// (the number of infos that lane has seen).
+func (ps Processes) Process(worker, lane, incarnation int) int {
+	return (incarnation*ps.Concurrency+worker)*ps.Lanes + lane
+}
+
+// Lineage is the inverse of Process, for a process Run used. Final's
+// processes (Summary.Used.NextProcess on) are not Run's: Lineage maps them
+// to a lane all the same, so callers must cut them off first.
+func (ps Processes) Lineage(process int) (worker, lane, incarnation int) {
+	x := process / ps.Lanes
+	return x % ps.Concurrency, process % ps.Lanes, x / ps.Concurrency
 }
 
 // pickSpec chooses the workload of the next op by weight.
