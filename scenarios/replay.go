@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/workloads"
 )
 
 // ReplayFile is the replay run dir's comparison with the original run.
@@ -81,6 +82,11 @@ type OpCounts struct {
 	// how far the run got.
 	FinalOriginal int `json:"final_original"`
 	FinalReplay   int `json:"final_replay"`
+	// FinalGuessed names the runs ("original", "replay") whose run dir
+	// has no final.json (written before runs recorded where their final
+	// reads begin): their final reads were told apart by a heuristic
+	// over the history, which can be wrong.
+	FinalGuessed []string `json:"final_guessed,omitempty"`
 }
 
 // LineageReport is one worker lane's op stream (its processes in order).
@@ -180,12 +186,20 @@ func CompareRuns(original, replay string) (*ReplayReport, error) {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	compareSummaries(rep, a, b, shape)
+	for _, g := range []struct {
+		name string
+		rs   *runSummary
+	}{{"original", a}, {"replay", b}} {
+		if g.rs.guessed {
+			rep.Ops.FinalGuessed = append(rep.Ops.FinalGuessed, g.name)
+		}
+	}
 	// The records of the first divergences.
 	want := map[pos]bool{}
 	for _, w := range rep.Workers {
 		for _, d := range []*OpDivergence{w.FirstGenerated, w.FirstResult} {
 			if d != nil {
-				want[pos{w.Worker*shape.lanes + w.Lane, d.Seq}] = true
+				want[pos{w.Worker*shape.Lanes + w.Lane, d.Seq}] = true
 			}
 		}
 	}
@@ -202,7 +216,7 @@ func CompareRuns(original, replay string) (*ReplayReport, error) {
 			w := &rep.Workers[i]
 			for _, d := range []*OpDivergence{w.FirstGenerated, w.FirstResult} {
 				if d != nil {
-					p := pos{w.Worker*shape.lanes + w.Lane, d.Seq}
+					p := pos{w.Worker*shape.Lanes + w.Lane, d.Seq}
 					d.Original, d.Replay = ra[p], rb[p]
 				}
 			}
@@ -253,6 +267,10 @@ func (r *ReplayReport) Summary() string {
 	fmt.Fprintf(&sb, "replay of %s (seed %d) → %s\n", r.Original, r.Seed, filepath.Join(r.Replay, ReplayFile))
 	fmt.Fprintf(&sb, "  ops: original %d, replay %d; common prefix per worker: %d compared, %d equal, %d different (final reads not compared)\n",
 		r.Ops.Original, r.Ops.Replay, r.Ops.Compared, r.Ops.Equal, r.Ops.Different)
+	if len(r.Ops.FinalGuessed) > 0 {
+		fmt.Fprintf(&sb, "  final reads of the %s: GUESSED from the history (no %s in the run dir: written before runs recorded it)\n",
+			strings.Join(r.Ops.FinalGuessed, " and "), finalFile)
+	}
 	if r.DeterminismBug {
 		d := r.FirstGenerated
 		fmt.Fprintf(&sb, "  HARNESS DETERMINISM BUG: %d generated ops differ; first: worker %d lane %d op %d: original %s, replay %s\n",
@@ -296,27 +314,21 @@ func recStr(r *OpRecord) string {
 	return s
 }
 
-// shape is what maps a process to its worker lane.
+// shape is what maps a process to its worker lane: the run's process
+// numbering, as workloads.Run numbers them.
 type shape struct {
-	concurrency, lanes int
-	timeLimit          int64
+	workloads.Processes
+	timeLimit int64 // for guessFinal only
 }
 
 func shapeOf(s *Scenario) shape {
-	c := s.Client.WithDefaults()
-	sh := shape{concurrency: c.Concurrency, lanes: 1, timeLimit: int64(s.TimeLimit)}
-	for _, w := range c.Workloads {
-		if w.Name == "pipeline" && w.Pipeline > sh.lanes {
-			sh.lanes = w.Pipeline
-		}
-	}
-	return sh
+	return shape{Processes: workloads.ProcessesOf(s.Client), timeLimit: int64(s.TimeLimit)}
 }
 
-// lineage is worker*lanes+lane; k is the process's incarnation.
+// lineage is worker*Lanes+lane; k is the process's incarnation.
 func (sh shape) lineage(p int) (lin, k int) {
-	x := p / sh.lanes
-	return (x%sh.concurrency)*sh.lanes + p%sh.lanes, x / sh.concurrency
+	w, l, k := sh.Lineage(p)
+	return w*sh.Lanes + l, k
 }
 
 type pos struct{ lin, seq int }
@@ -332,14 +344,21 @@ type runSummary struct {
 	lines    map[int][]opSum
 	boundary int64 // record number where the final reads begin
 	final    int
-	actions  map[int]*ActionLanded
-	doOf     map[int]string
+	// guessed is set when the run dir has no final.json: boundary is
+	// then guessFinal's.
+	guessed bool
+	actions map[int]*ActionLanded
+	doOf    map[int]string
 }
 
-// finalDetector finds where the final reads begin: the first client invoke
-// with nothing outstanding, every later process above every earlier one,
-// and itself past the time limit or not its lane's current process.
-type finalDetector struct {
+// guessFinal is the fallback for run dirs written before final.json
+// recorded where the final reads begin: it guesses the boundary from the
+// history alone, as the first client invoke with nothing outstanding,
+// every later process above every earlier one, and itself past the time
+// limit or not its lane's current process. A history can fool it (final
+// reads before the time limit on a lane's unused current process), which
+// is why runs record the boundary.
+type guessFinal struct {
 	maxProc int
 	stack   []struct {
 		rec     int64
@@ -347,7 +366,7 @@ type finalDetector struct {
 	}
 }
 
-func (f *finalDetector) invoke(rec int64, p int, outstanding int, plausibleRunOp bool) {
+func (f *guessFinal) invoke(rec int64, p int, outstanding int, plausibleRunOp bool) {
 	for len(f.stack) > 0 && f.stack[len(f.stack)-1].maxProc >= p {
 		f.stack = f.stack[:len(f.stack)-1]
 	}
@@ -360,7 +379,7 @@ func (f *finalDetector) invoke(rec int64, p int, outstanding int, plausibleRunOp
 	f.maxProc = max(f.maxProc, p)
 }
 
-func (f *finalDetector) boundary() int64 {
+func (f *guessFinal) boundary() int64 {
 	if len(f.stack) == 0 {
 		return math.MaxInt64
 	}
@@ -414,8 +433,14 @@ func summarize(dir string, sh shape, ord ordinals) (*runSummary, error) {
 	}
 	defer src.Close()
 	rs := &runSummary{lines: map[int][]opSum{}, actions: map[int]*ActionLanded{}, doOf: map[int]string{}}
+	fr, recorded, err := readFinal(dir)
+	if err != nil {
+		return nil, err
+	}
+	rs.guessed = !recorded
+	rs.boundary = math.MaxInt64
 	t := newTracker(sh)
-	fd := &finalDetector{maxProc: -1}
+	fd := &guessFinal{maxProc: -1}
 	var n int64
 	_, err = history.Read(src, func(op history.Op) error {
 		n++
@@ -423,10 +448,20 @@ func summarize(dir string, sh shape, ord ordinals) (*runSummary, error) {
 			rs.nemesis(op, ord)
 			return nil
 		}
+		if recorded && op.Process >= fr.FirstProcess {
+			// A final read's: the first one's invoke is the boundary.
+			if op.Type == history.Invoke {
+				rs.boundary = min(rs.boundary, n)
+				rs.final++
+			}
+			return nil
+		}
 		if op.Type == history.Invoke {
-			lin, k := sh.lineage(op.Process)
-			plausible := k == t.inc[lin] && op.Time < sh.timeLimit
-			fd.invoke(n, op.Process, len(t.open), plausible)
+			if !recorded {
+				lin, k := sh.lineage(op.Process)
+				plausible := k == t.inc[lin] && op.Time < sh.timeLimit
+				fd.invoke(n, op.Process, len(t.open), plausible)
+			}
 			ps := t.invoke(op.Process)
 			rs.lines[ps.lin] = append(rs.lines[ps.lin], opSum{gen: genHash(op), rec: n})
 			return nil
@@ -440,7 +475,11 @@ func summarize(dir string, sh shape, ord ordinals) (*runSummary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src.Path, err)
 	}
-	rs.boundary = fd.boundary()
+	if !recorded {
+		rs.boundary = fd.boundary()
+	}
+	// The clients' ops all precede the final reads (Final runs after Run
+	// returns): with the boundary recorded this cuts nothing.
 	for lin, ops := range rs.lines {
 		i := sort.Search(len(ops), func(i int) bool { return ops[i].rec >= rs.boundary })
 		rs.final += len(ops) - i
@@ -502,7 +541,7 @@ func compareSummaries(rep *ReplayReport, a, b *runSummary, sh shape) {
 	rep.Ops.FinalOriginal, rep.Ops.FinalReplay = a.final, b.final
 	for _, lin := range slices.Sorted(maps.Keys(lins)) {
 		oa, ob := a.lines[lin], b.lines[lin]
-		lr := LineageReport{Worker: lin / sh.lanes, Lane: lin % sh.lanes, OriginalOps: len(oa), ReplayOps: len(ob)}
+		lr := LineageReport{Worker: lin / sh.Lanes, Lane: lin % sh.Lanes, OriginalOps: len(oa), ReplayOps: len(ob)}
 		rep.Ops.Original += len(oa)
 		rep.Ops.Replay += len(ob)
 		n := min(len(oa), len(ob))

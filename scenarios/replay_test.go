@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,13 @@ type synth struct {
 	fault  []string                           // nodes of nemesis action 0
 	effect int64                              // its effect time
 	start  int64                              // when its inject started (0: not recorded)
+	// The final read: its process (0: one above every other), time (0:
+	// past the time limit) and value (0: 42); recordFinal writes
+	// final.json with its process, as runs do.
+	finalProc   int
+	finalAt     int64
+	finalValue  int64
+	recordFinal bool
 }
 
 func writeRun(t *testing.T, dir string, s synth) {
@@ -102,10 +110,15 @@ func writeRun(t *testing.T, dir string, s synth) {
 		}
 	}
 	// A final read, past the time limit, by a process above every other.
-	now = int64(11 * time.Second)
-	fp := max(inc[0]*2, inc[1]*2+1) + 1
+	now = cmp.Or(s.finalAt, int64(11*time.Second))
+	fp := cmp.Or(s.finalProc, max(inc[0]*2, inc[1]*2+1)+1)
 	app(history.Op{Process: fp, Type: history.Invoke, F: "read", Key: "{register:0}"})
-	app(history.Op{Process: fp, Type: history.OK, F: "read", Key: "{register:0}", Value: int64(42)})
+	app(history.Op{Process: fp, Type: history.OK, F: "read", Key: "{register:0}", Value: cmp.Or(s.finalValue, int64(42))})
+	if s.recordFinal {
+		if err := writeFinal(dir, workloads.Used{NextProcess: fp}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := hw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -373,5 +386,47 @@ func TestReplayNemesisInterleaved(t *testing.T) {
 	}
 	if got := nc.Actions[1].Replay; got.EffectNS != int64(1150*ms) || got.HealedNS != int64(2150*ms) || got.Ordinals[0] != "n1" {
 		t.Errorf("action 1 in the replay = %+v", got)
+	}
+}
+
+// TestReplayRecordedFinalBoundary: a final read the history alone cannot
+// tell from a client op (before the time limit, on a lane's current,
+// unused process) is cut off where final.json says the final reads begin;
+// without final.json replay falls back to guessing, is fooled, and says
+// it guessed.
+func TestReplayRecordedFinalBoundary(t *testing.T) {
+	const n = 20
+	run := func(finalValue int64, record bool) synth {
+		return synth{n: n, nodes: addrsA, fault: []string{addrsA[0]}, effect: int64(1500 * time.Millisecond),
+			// Worker 0's first op and worker 1's last end in info: processes
+			// 0 and 2 are worker 0's, 1 worker 1's, and 3 (worker 1's next,
+			// never used) is the first final read's.
+			result: func(w, i int) (history.Type, any) {
+				if (w == 0 && i == 0) || (w == 1 && i == n-1) {
+					return history.Info, nil
+				}
+				return history.OK, int64(i*10 + w)
+			},
+			finalProc: 3, finalAt: int64(5 * time.Second), finalValue: finalValue, recordFinal: record}
+	}
+	// Recorded: the final reads (whose values differ) are not compared.
+	rep := compare(t, run(42, true), run(43, true))
+	if rep.Ops.FinalOriginal != 1 || rep.Ops.FinalReplay != 1 || rep.Ops.FinalGuessed != nil {
+		t.Errorf("final reads: %+v, want 1 in each run, recorded", rep.Ops)
+	}
+	if rep.Ops.Original != 2*n || rep.Ops.Compared != 2*n || rep.FirstResult != nil {
+		t.Errorf("ops %+v, first result divergence %+v: want the %d client ops compared, equal", rep.Ops, rep.FirstResult, 2*n)
+	}
+	if strings.Contains(rep.Summary(), "GUESSED") {
+		t.Errorf("summary says guessed:\n%s", rep.Summary())
+	}
+	// Not recorded (run dirs from before final.json): the guess takes the
+	// final read for worker 1's next op, and says it guessed.
+	rep = compare(t, run(42, false), run(43, false))
+	if !reflect.DeepEqual(rep.Ops.FinalGuessed, []string{"original", "replay"}) || !strings.Contains(rep.Summary(), "GUESSED") {
+		t.Errorf("final_guessed %v, summary:\n%s", rep.Ops.FinalGuessed, rep.Summary())
+	}
+	if rep.Ops.FinalOriginal != 0 || rep.FirstResult == nil || rep.FirstResult.Worker != 1 || rep.FirstResult.Seq != n {
+		t.Errorf("the guess was not fooled as expected: ops %+v, first result divergence %+v", rep.Ops, rep.FirstResult)
 	}
 }

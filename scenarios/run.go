@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -306,6 +307,10 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	summary, werr := workloads.Run(wctx, s.Client, cl.addrs(), rec)
 	cancel()
 	<-pdone
+	// Every process from here on is a final read's: replay cuts there.
+	if ferr := writeFinal(dir, summary.Used); ferr != nil {
+		log.Error(finalFile, "err", ferr)
+	}
 	if werr != nil && runCtx.Err() == nil {
 		log.Error("workloads", "err", werr)
 		abort(fmt.Errorf("the clients stopped: %w", werr))
@@ -470,6 +475,42 @@ func writeNemesis(dir string, results []nemesis.Result, recovery time.Duration, 
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, nemesisFile), append(b, '\n'), 0o644)
+}
+
+// finalFile records where the run's final reads begin, written once the
+// clients have stopped (so every run that got that far has it, interrupted
+// or not): every client process from first_process on is a final read's
+// (workloads.Final), every one below it the clients' (workloads.Run).
+const finalFile = "final.json"
+
+// finalRecord is final.json.
+type finalRecord struct {
+	// FirstProcess is workloads.Summary.Used.NextProcess.
+	FirstProcess int `json:"first_process"`
+}
+
+func writeFinal(dir string, used workloads.Used) error {
+	b, err := json.Marshal(finalRecord{FirstProcess: used.NextProcess})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, finalFile), append(b, '\n'), 0o644)
+}
+
+// readFinal reads dir's final.json; ok is false when the run dir has none
+// (written before the record existed, or the harness died mid-run).
+func readFinal(dir string) (rec finalRecord, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, finalFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return finalRecord{}, false, nil
+	}
+	if err != nil {
+		return finalRecord{}, false, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return finalRecord{}, false, fmt.Errorf("%s: %w", filepath.Join(dir, finalFile), err)
+	}
+	return rec, true, nil
 }
 
 // runCluster is the cluster a run uses: made by a backend, or given by address.

@@ -53,10 +53,13 @@ func TestRunReplay(t *testing.T) {
 		DeterminismBug bool            `json:"determinism_bug"`
 		FirstGenerated json.RawMessage `json:"first_generated_divergence"`
 		Ops            struct {
-			Compared           int `json:"compared"`
-			Equal              int `json:"equal"`
-			Different          int `json:"different"`
-			GeneratedDifferent int `json:"generated_different"`
+			Compared           int      `json:"compared"`
+			Equal              int      `json:"equal"`
+			Different          int      `json:"different"`
+			GeneratedDifferent int      `json:"generated_different"`
+			FinalOriginal      int      `json:"final_original"`
+			FinalReplay        int      `json:"final_replay"`
+			FinalGuessed       []string `json:"final_guessed"`
 		} `json:"ops"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
@@ -67,5 +70,14 @@ func TestRunReplay(t *testing.T) {
 	}
 	if rep.Ops.Compared < 1000 || rep.Ops.Equal+rep.Ops.Different != rep.Ops.Compared {
 		t.Errorf("replay.json ops: %+v", rep.Ops)
+	}
+	// Both runs recorded where their final reads begin, and replay used it.
+	for _, dir := range []string{orig, replay} {
+		if _, err := os.Stat(filepath.Join(dir, "final.json")); err != nil {
+			t.Errorf("no final.json: %v", err)
+		}
+	}
+	if rep.Ops.FinalGuessed != nil || rep.Ops.FinalOriginal == 0 || rep.Ops.FinalReplay == 0 {
+		t.Errorf("final reads: %+v, want some in each run, from final.json", rep.Ops)
 	}
 }
