@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -16,44 +15,30 @@ import (
 )
 
 // The kinds of outcome Classify tells apart. They name errors in
-// RetryPolicy.RetryOn and in Outcome.Kind.
+// RetryPolicy.RetryOn and in Outcome.Kind, and are checker/history's kinds,
+// the classes results.json's statistics count (history.ErrorKind).
 const (
-	KindMoved       = "MOVED"       // redirect not followed: redirects exhausted
-	KindAsk         = "ASK"         // likewise, mid-migration
-	KindTryAgain    = "TRYAGAIN"    // multi-key op on a slot being migrated
-	KindClusterDown = "CLUSTERDOWN" // the cluster is down, or the slot has no owner
-	KindCrossSlot   = "CROSSSLOT"   // keys of one command in different slots
-	KindLoading     = "LOADING"     // the node is loading its dataset
-	KindReadOnly    = "READONLY"    // a write sent to a replica
-	KindMasterDown  = "MASTERDOWN"  // a replica lost its master and serves nothing
-	KindRefused     = "REFUSED"     // other replies Redis gives before executing: NOSCRIPT, OOM, NOREPLICAS, BUSY, EXECABORT, MISCONF, NOAUTH, NOPERM
-	KindRedis       = "REDIS"       // any other error reply: it may come after part of a script ran
-	KindConnect     = "connect"     // no connection: refused, dial timeout, no route; pool timeout; client closed; held back from a node that stopped answering
-	KindTimeout     = "timeout"     // sent, no reply in time (i/o timeout, context deadline)
-	KindCanceled    = "canceled"    // the caller gave up while the command was out
-	KindEOF         = "EOF"         // the connection closed before the reply
-	KindReset       = "reset"       // connection reset or broken pipe after sending
-	KindOther       = "other"       // anything else the client returned
+	KindMoved       = history.KindMoved       // redirect not followed: redirects exhausted
+	KindAsk         = history.KindAsk         // likewise, mid-migration
+	KindTryAgain    = history.KindTryAgain    // multi-key op on a slot being migrated
+	KindClusterDown = history.KindClusterDown // the cluster is down, or the slot has no owner
+	KindCrossSlot   = history.KindCrossSlot   // keys of one command in different slots
+	KindLoading     = history.KindLoading     // the node is loading its dataset
+	KindReadOnly    = history.KindReadOnly    // a write sent to a replica
+	KindMasterDown  = history.KindMasterDown  // a replica lost its master and serves nothing
+	KindRefused     = history.KindRefused     // other replies Redis gives before executing: NOSCRIPT, OOM, NOREPLICAS, BUSY, EXECABORT, MISCONF, NOAUTH, NOPERM
+	KindRedis       = history.KindRedis       // any other error reply: it may come after part of a script ran
+	KindConnect     = history.KindConnect     // no connection: refused, dial timeout, no route; pool timeout; client closed; held back from a node that stopped answering
+	KindTimeout     = history.KindTimeout     // sent, no reply in time (i/o timeout, context deadline)
+	KindCanceled    = history.KindCanceled    // the caller gave up while the command was out
+	KindEOF         = history.KindEOF         // the connection closed before the reply
+	KindReset       = history.KindReset       // connection reset or broken pipe after sending
+	KindOther       = history.KindOther       // anything else the client returned
 )
-
-// refusals are error replies Redis sends instead of executing the command,
-// as its processCommand rejects it before calling the command: the command
-// certainly did not take effect.
-var refusals = map[string]string{
-	"MOVED": KindMoved, "ASK": KindAsk, "TRYAGAIN": KindTryAgain, "CLUSTERDOWN": KindClusterDown,
-	"CROSSSLOT": KindCrossSlot, "LOADING": KindLoading, "READONLY": KindReadOnly, "MASTERDOWN": KindMasterDown,
-	"NOSCRIPT": KindRefused, "OOM": KindRefused, "NOREPLICAS": KindRefused, "BUSY": KindRefused,
-	"EXECABORT": KindRefused, "NOAUTH": KindRefused, "NOPERM": KindRefused,
-	"MISCONF": KindRefused,
-}
 
 // Kinds lists every kind Classify returns for an error, the names
 // RetryPolicy.RetryOn accepts.
-func Kinds() []string {
-	return []string{KindMoved, KindAsk, KindTryAgain, KindClusterDown, KindCrossSlot, KindLoading,
-		KindReadOnly, KindMasterDown, KindRefused, KindRedis, KindConnect, KindTimeout, KindCanceled,
-		KindEOF, KindReset, KindOther}
-}
+func Kinds() []string { return history.ErrorKinds() }
 
 // Outcome is what one error says about an op.
 type Outcome struct {
@@ -102,12 +87,7 @@ func kindOf(err error) (kind string, refused bool) {
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		word, _, _ := strings.Cut(msg, " ")
-		if k, ok := refusals[word]; ok {
-			return k, true
-		}
-		return KindRedis, false
+		return history.ReplyKind(rerr.Error())
 	}
 	// A dial error means no connection was made: nothing was sent. This is
 	// checked first because a dial that timed out also matches the timeout
@@ -131,19 +111,14 @@ func kindOf(err error) (kind string, refused bool) {
 		return KindReset, false
 	}
 	// Errors that lost their type on the way (wrapped with %v by a layer of
-	// go-redis) are recognized by their text.
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "connection refused"):
-		return KindConnect, true
-	case strings.Contains(msg, "i/o timeout"), strings.Contains(msg, "deadline exceeded"):
-		return KindTimeout, false
-	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "broken pipe"):
-		return KindReset, false
-	case strings.HasSuffix(msg, "EOF"):
-		return KindEOF, false
+	// go-redis) are recognized by their text, by the rules that class a
+	// history's error texts. Of those, only a connect error proves the
+	// command was not sent: a reply code in a text that lost its type is
+	// not trusted to prove it.
+	if kind = history.ErrorKind(err.Error()); kind == "" {
+		return KindOther, false
 	}
-	return KindOther, false
+	return kind, kind == KindConnect
 }
 
 func isTimeout(err error) bool {

@@ -101,6 +101,15 @@ func TestClassify(t *testing.T) {
 			if got := staleRoute(tc.err); got != want {
 				t.Errorf("staleRoute: %v, want %v", got, want)
 			}
+			// The text alone, as a history records it, is classed with
+			// the same kind: the statistics and reports name errors as
+			// the client does. Every error text in this table carries its
+			// kind (nil and redis.Nil are no error: nothing is recorded).
+			if tc.kind != "" {
+				if got := history.ErrorKind(tc.err.Error()); got != tc.kind {
+					t.Errorf("history.ErrorKind(%q) = %q, want Classify's %q", tc.err.Error(), got, tc.kind)
+				}
+			}
 		})
 	}
 }

@@ -3,7 +3,6 @@ package workloads
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -455,7 +454,7 @@ func finish(cl *call, t *tracker, replies []*redis.Cmd, err error) result {
 		// An earlier attempt may have been executed, at any time: even a
 		// later success or refusal says nothing certain about it.
 		res.typ = history.Info
-		res.err = fmt.Sprintf("%s; retried after: %s", errText(err), maybe)
+		res.err = errText(err) + history.RetriedAfter + maybe
 	case o.Type == history.OK:
 		res.typ = history.OK
 		if cl.result != nil {

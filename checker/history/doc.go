@@ -1,7 +1,9 @@
 // Package history will own the op record of DESIGN.md's history contract and
 // its streaming JSONL reader and writer: the small leaf package every other
 // package speaks. Open is the one place that opens a run directory's
-// history, history.jsonl or its gzipped form history.jsonl.gz.
+// history, history.jsonl or its gzipped form history.jsonl.gz. It also names
+// the kinds of error (ErrorKind), so that the client and the statistics class
+// an error alike.
 //
 // It imports nothing of this module.
 package history
