@@ -447,9 +447,12 @@ func TestErrorClass(t *testing.T) {
 		"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.": "MASTERDOWN",
 		"read tcp 10.0.0.1:5000->10.0.0.3:6379: i/o timeout":                               "timeout",
 		"context deadline exceeded":                                                        "timeout",
-		"dial tcp 10.0.0.3:6379: connect: connection refused":                              "other",
-		"EOF":                          "other",
-		"ERR unknown command 'ASKING'": "other",
+		"dial tcp 10.0.0.3:6379: connect: connection refused":                              "connect",
+		"EOF":                          "EOF",
+		"ERR unknown command 'ASKING'": "REDIS",
+		"read tcp 10.0.0.1:5000->10.0.0.3:6379: read: connection reset by peer": "reset",
+		"CLUSTERDOWN The cluster is down; retried after: EOF":                   "CLUSTERDOWN",
+		"something new": "other",
 	} {
 		if got := ErrorClass(text); got != want {
 			t.Errorf("ErrorClass(%q) = %q, want %q", text, got, want)

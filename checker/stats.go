@@ -4,36 +4,22 @@ import (
 	"context"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/redis-harness/harness/checker/history"
 )
 
-// ErrorClasses are the classes of errors Stats counts, in report order.
-var ErrorClasses = []string{"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "CROSSSLOT", "LOADING", "READONLY", "MASTERDOWN", "timeout", "other"}
+// ErrorClasses are the classes of errors Stats counts, in report order:
+// the client's kinds of error (history.ErrorKinds), so that a report names
+// an error as the client that got it did.
+var ErrorClasses = history.ErrorKinds()
 
 // ErrorClass classifies an error text of a fail/info completion for the
-// statistics: the Redis error code it carries (MOVED, ASK, TRYAGAIN,
-// CLUSTERDOWN, CROSSSLOT, LOADING, READONLY, MASTERDOWN), "timeout" for
-// client timeouts, "other" for the rest, and "" for no error and for
-// "cas-mismatch", which is an answer, not an error.
-func ErrorClass(text string) string {
-	t := strings.TrimSpace(text)
-	if t == "" || t == "cas-mismatch" {
-		return ""
-	}
-	for _, tok := range strings.FieldsFunc(t, func(r rune) bool { return r < 'A' || r > 'Z' }) {
-		switch tok {
-		case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "CROSSSLOT", "LOADING", "READONLY", "MASTERDOWN":
-			return tok
-		}
-	}
-	low := strings.ToLower(t)
-	if strings.Contains(low, "timeout") || strings.Contains(low, "timed out") || strings.Contains(low, "deadline exceeded") {
-		return "timeout"
-	}
-	return "other"
-}
+// statistics by history.ErrorKind: the kind the client would give the
+// error (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, CROSSSLOT, LOADING, READONLY,
+// MASTERDOWN, REFUSED, REDIS, connect, timeout, canceled, EOF, reset,
+// other), and "" for no error and for "cas-mismatch", which is an answer,
+// not an error.
+func ErrorClass(text string) string { return history.ErrorKind(text) }
 
 // Stats counts and times the client ops: outcomes, throughput, latency by f
 // and outcome, redirects, errors by class. It always says valid; its result
