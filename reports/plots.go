@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
 )
 
@@ -561,12 +562,14 @@ func errorsPlot(in plotInput) (*chart, bool) {
 	}
 	k := 0
 	for _, class := range checker.ErrorClasses {
-		if class == "CROSSSLOT" {
+		if class == history.KindCrossSlot {
 			continue
 		}
 		idx := errorClassIndex[class]
-		always := class == "MOVED" || class == "ASK" || class == "TRYAGAIN" || class == "CLUSTERDOWN"
-		series(class, pal(k), false, func(b *bucket) int { return b.errs[idx] }, always)
+		always := class == history.KindMoved || class == history.KindAsk || class == history.KindTryAgain || class == history.KindClusterDown
+		// More classes than colours: once the palette is used up, the
+		// classes repeat its colours dashed.
+		series(class, pal(k), k >= len(palette), func(b *bucket) int { return b.errs[idx] }, always)
 		k++
 	}
 	series("redirects followed", color.Black, true, func(b *bucket) int { return b.redirects }, true)

@@ -99,7 +99,7 @@ var errorClassIndex = func() map[string]int {
 // time; latencies at their invocation, as Jepsen plots them.
 type bucket struct {
 	done      [numOutcomes]int
-	errs      [16]int // by errorClassIndex
+	errs      [history.NumErrorKinds]int // by errorClassIndex
 	redirects int
 	timed     int // latencies counted in hist
 	hist      *latHist
