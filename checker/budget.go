@@ -189,12 +189,16 @@ func currentMem() memSample {
 	return readMem(s)
 }
 
-// overCeiling says whether m is past a check's memory ceiling: the memory
-// the runtime holds passed it, or the live heap passed three quarters of
-// it (the rest is the collector's room: closer to the ceiling it would run
-// back to back and the search would crawl before it stopped).
+// overCeiling says whether m is close enough to a check's memory ceiling
+// that the search must stop: the memory the runtime holds passed seven
+// eighths of it, or the live heap five eighths. The margins are the growth
+// between a reading and the search's stop (the live heap is known only as
+// of the last collection): at the ceiling itself, a 100,000-op key under a
+// 4 GiB ceiling peaked 8 % over it. The rest below the ceiling is also the
+// collector's room: closer to it, it would run back to back and the search
+// crawl before it stopped.
 func overCeiling(m memSample, ceiling int64) bool {
-	return m.held > ceiling || m.live > ceiling/4*3
+	return m.held > ceiling/8*7 || m.live > ceiling/8*5
 }
 
 // limitMemory sets the runtime's soft memory limit to ceiling while a check
