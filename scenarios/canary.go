@@ -503,18 +503,12 @@ func (h *mutant) lastWriteBefore(ids []int, writes []string, t int64) int {
 }
 
 func linCaught(key string) func(checker.Result) string {
-	return func(r checker.Result) string {
-		lr, ok := r.(*checker.LinearizableResult)
-		switch {
-		case !ok:
-			return fmt.Sprintf("not a linearizable result: %T", r)
-		case lr.Valid != checker.False:
-			return "verdict " + lr.Valid.String()
-		case lr.InvalidCount != 1 || len(lr.InvalidKeys) != 1 || lr.InvalidKeys[0] != key:
+	return caughtAs("linearizable", func(lr *checker.LinearizableResult) string {
+		if lr.InvalidCount != 1 || len(lr.InvalidKeys) != 1 || lr.InvalidKeys[0] != key {
 			return fmt.Sprintf("invalid keys %v (%d), want exactly %s", lr.InvalidKeys, lr.InvalidCount, key)
 		}
 		return ""
-	}
+	})
 }
 
 // plantStaleRead: a read R, a write W that completed before R began, and a
@@ -628,21 +622,14 @@ func plantTornMget(h *mutant, space string) *planted {
 				idx := h.pairs[m].Invoke.Index
 				return &planted{
 					target: fmt.Sprintf("mget #%d of %s reads %s at %s, written by mset #%d", idx, key, show(v2), second, h.pairs[s].Invoke.Index),
-					caught: func(r checker.Result) string {
-						mr, ok := r.(*checker.MultikeyResult)
-						if !ok {
-							return fmt.Sprintf("not a multikey result: %T", r)
-						}
-						if mr.Valid != checker.False {
-							return "verdict " + mr.Valid.String()
-						}
+					caught: caughtAs("multikey", func(mr *checker.MultikeyResult) string {
 						for _, t := range mr.TornReads {
 							if t.Read.Index == idx {
 								return ""
 							}
 						}
 						return fmt.Sprintf("%d torn reads, none of them #%d", mr.Torn, idx)
-					},
+					}),
 				}
 			}
 		}
@@ -687,21 +674,14 @@ func plantLostWrite(h *mutant, space string) *planted {
 				h.setValue(fin, slices.Delete(slices.Clone(list), p, p+1), false)
 				return &planted{
 					target: fmt.Sprintf("element %s of %s, added by #%d, dropped from final read #%d", show(e), key, h.pairs[a].Invoke.Index, h.pairs[fin].Invoke.Index),
-					caught: func(r checker.Result) string {
-						sr, ok := r.(*checker.SetResult)
-						if !ok {
-							return fmt.Sprintf("not a set result: %T", r)
-						}
-						if sr.Valid != checker.False {
-							return "verdict " + sr.Valid.String()
-						}
+					caught: caughtAs("set", func(sr *checker.SetResult) string {
 						for _, l := range sr.LostElements {
 							if l.Key == key && same(l.Element, e) {
 								return ""
 							}
 						}
 						return fmt.Sprintf("%d lost, not %s of %s", sr.Lost, show(e), key)
-					},
+					}),
 				}
 			}
 		}
@@ -710,20 +690,30 @@ func plantLostWrite(h *mutant, space string) *planted {
 }
 
 func listElementCaught(key string, e any, list func(*checker.ListAppendResult) []checker.ListElement, what string) func(checker.Result) string {
-	return func(r checker.Result) string {
-		lr, ok := r.(*checker.ListAppendResult)
-		if !ok {
-			return fmt.Sprintf("not a list-append result: %T", r)
-		}
-		if lr.Valid != checker.False {
-			return "verdict " + lr.Valid.String()
-		}
+	return caughtAs("list-append", func(lr *checker.ListAppendResult) string {
 		for _, l := range list(lr) {
 			if l.Key == key && same(l.Element, e) {
 				return ""
 			}
 		}
 		return fmt.Sprintf("no %s element %s of %s reported", what, show(e), key)
+	})
+}
+
+// caughtAs is how a planted anomaly is found in its checker's result: the
+// result must be an R (the checker's kind, named what) and invalid, and
+// found, given it, says "" when it reports the planted anomaly itself, or
+// what it reported instead.
+func caughtAs[R checker.Result](what string, found func(R) string) func(checker.Result) string {
+	return func(r checker.Result) string {
+		x, ok := r.(R)
+		if !ok {
+			return fmt.Sprintf("not a %s result: %T", what, r)
+		}
+		if v := r.Verdict(); v != checker.False {
+			return "verdict " + v.String()
+		}
+		return found(x)
 	}
 }
 
@@ -827,21 +817,14 @@ func plantListReorder(h *mutant, _ string) *planted {
 			h.setValue(fin, swapped, false)
 			return &planted{
 				target: fmt.Sprintf("%s after %s in final read #%d of %s, though #%d appended %s before #%d appended %s", show(x), show(y), h.pairs[fin].Invoke.Index, key, h.pairs[a].Invoke.Index, show(x), h.pairs[b].Invoke.Index, show(y)),
-				caught: func(r checker.Result) string {
-					lr, ok := r.(*checker.ListAppendResult)
-					if !ok {
-						return fmt.Sprintf("not a list-append result: %T", r)
-					}
-					if lr.Valid != checker.False {
-						return "verdict " + lr.Valid.String()
-					}
+				caught: caughtAs("list-append", func(lr *checker.ListAppendResult) string {
 					for _, o := range lr.Reorders {
 						if o.Key == key && (same(o.First, x) && same(o.Second, y) || same(o.First, y) && same(o.Second, x)) {
 							return ""
 						}
 					}
 					return fmt.Sprintf("%d reordered pairs, not %s and %s of %s", lr.Reordered, show(x), show(y), key)
-				},
+				}),
 			}
 		}
 		return nil
@@ -875,21 +858,14 @@ func plantTxnNotAtomic(h *mutant, space string) *planted {
 				idx := h.pairs[i].Invoke.Index
 				return &planted{
 					target: fmt.Sprintf("txn #%d's read of %s misses its own append of %s", idx, cur[1], show(prev[2])),
-					caught: func(r checker.Result) string {
-						lr, ok := r.(*checker.ListAppendResult)
-						if !ok {
-							return fmt.Sprintf("not a list-append result: %T", r)
-						}
-						if lr.Valid != checker.False {
-							return "verdict " + lr.Valid.String()
-						}
+					caught: caughtAs("list-append", func(lr *checker.ListAppendResult) string {
 						for _, a := range lr.NonAtomic {
 							if a.Txn.Index == idx {
 								return ""
 							}
 						}
 						return fmt.Sprintf("%d txns not atomic, not #%d", lr.NonAtomicTxns, idx)
-					},
+					}),
 				}
 			}
 		}
@@ -933,21 +909,14 @@ func plantLostIncrement(h *mutant, space string) *planted {
 		idx := h.pairs[fin].Invoke.Index
 		return &planted{
 			target: fmt.Sprintf("final read #%d of %s returns %d, missing incr #%d of %d (acknowledged sum %d)", idx, key, v-d, h.pairs[last].Invoke.Index, d, lower),
-			caught: func(r checker.Result) string {
-				cr, ok := r.(*checker.CounterResult)
-				if !ok {
-					return fmt.Sprintf("not a counter result: %T", r)
-				}
-				if cr.Valid != checker.False {
-					return "verdict " + cr.Valid.String()
-				}
+			caught: caughtAs("counter", func(cr *checker.CounterResult) string {
 				for _, k := range cr.Keys {
 					if k.Key == key && k.Final != nil && k.Final.Read.Index == idx && k.Final.Kind == "under" {
 						return ""
 					}
 				}
 				return fmt.Sprintf("the final read of %s is not reported under its bounds", key)
-			},
+			}),
 		}
 	}
 	return nil
@@ -980,21 +949,14 @@ func plantPhantom(h *mutant, space string) *planted {
 		}
 		h.setValue(fin, append(slices.Clone(list), phantom), false)
 		return &planted{target: target(key, fin),
-			caught: func(r checker.Result) string {
-				sr, ok := r.(*checker.SetResult)
-				if !ok {
-					return fmt.Sprintf("not a set result: %T", r)
-				}
-				if sr.Valid != checker.False {
-					return "verdict " + sr.Valid.String()
-				}
+			caught: caughtAs("set", func(sr *checker.SetResult) string {
 				for _, u := range sr.UnexpectedElements {
 					if u.Key == key && same(u.Element, phantom) {
 						return ""
 					}
 				}
 				return fmt.Sprintf("%d unexpected, not %d of %s", sr.Unexpected, phantom, key)
-			}}
+			})}
 	}
 	return nil
 }
@@ -1039,21 +1001,14 @@ func plantDoubleIncrement(h *mutant, space string) *planted {
 		idx := h.pairs[fin].Invoke.Index
 		return &planted{
 			target: fmt.Sprintf("final read #%d of %s returns %d, incr #%d of %d applied twice (at most %d could have been added)", idx, key, v+d, h.pairs[acked].Invoke.Index, d, upper),
-			caught: func(r checker.Result) string {
-				cr, ok := r.(*checker.CounterResult)
-				if !ok {
-					return fmt.Sprintf("not a counter result: %T", r)
-				}
-				if cr.Valid != checker.False {
-					return "verdict " + cr.Valid.String()
-				}
+			caught: caughtAs("counter", func(cr *checker.CounterResult) string {
 				for _, k := range cr.Keys {
 					if k.Key == key && k.Final != nil && k.Final.Read.Index == idx && k.Final.Kind == "over" {
 						return ""
 					}
 				}
 				return fmt.Sprintf("the final read of %s is not reported over its bounds", key)
-			},
+			}),
 		}
 	}
 	return nil
@@ -1073,21 +1028,14 @@ func plantCrossslotAccepted(h *mutant, space string) *planted {
 		idx := o.Invoke.Index
 		return &planted{
 			target: fmt.Sprintf("crossslot probe #%d answered ok", idx),
-			caught: func(r checker.Result) string {
-				mr, ok := r.(*checker.MultikeyResult)
-				if !ok {
-					return fmt.Sprintf("not a multikey result: %T", r)
-				}
-				if mr.Valid != checker.False {
-					return "verdict " + mr.Valid.String()
-				}
+			caught: caughtAs("multikey", func(mr *checker.MultikeyResult) string {
 				for _, a := range mr.Crossslot.AcceptedOps {
 					if a.Index == idx {
 						return ""
 					}
 				}
 				return fmt.Sprintf("%d probes accepted, not #%d", mr.Crossslot.Accepted, idx)
-			},
+			}),
 		}
 	}
 	return nil

@@ -159,3 +159,27 @@ func TestWithout(t *testing.T) {
 		}
 	}
 }
+
+// TestCaughtAs: a planted anomaly counts as caught only in an invalid
+// result of its checker's kind that reports it.
+func TestCaughtAs(t *testing.T) {
+	caught := caughtAs("set", func(sr *checker.SetResult) string {
+		if sr.Lost == 1 {
+			return ""
+		}
+		return "not reported"
+	})
+	for _, tc := range []struct {
+		r    checker.Result
+		want string
+	}{
+		{&checker.CounterResult{Valid: checker.False}, "not a set result: *checker.CounterResult"},
+		{&checker.SetResult{Valid: checker.True, Lost: 1}, "verdict valid"},
+		{&checker.SetResult{Valid: checker.False}, "not reported"},
+		{&checker.SetResult{Valid: checker.False, Lost: 1}, ""},
+	} {
+		if got := caught(tc.r); got != tc.want {
+			t.Errorf("%T %+v: %q, want %q", tc.r, tc.r, got, tc.want)
+		}
+	}
+}
