@@ -876,17 +876,7 @@ func plantTxnNotAtomic(h *mutant, space string) *planted {
 // plantLostIncrement lowers a counter's final read by an increment
 // acknowledged before it began, to below the sum of those increments.
 func plantLostIncrement(h *mutant, space string) *planted {
-	keys, ops := h.byKey(space)
-	for _, key := range keys {
-		ids := ops[key]
-		fin := h.lastRead(ids, "read")
-		if fin < 0 {
-			continue
-		}
-		v, ok := history.Int(h.pairs[fin].Complete.Value)
-		if !ok {
-			continue
-		}
+	return h.plantCounter(space, func(key string, ids []int, fin int, v int64) *planted {
 		var lower int64
 		last := -1
 		for _, i := range ids {
@@ -899,27 +889,54 @@ func plantLostIncrement(h *mutant, space string) *planted {
 			}
 		}
 		if last < 0 {
-			continue
+			return nil
 		}
 		d, _ := history.Int(h.pairs[last].Invoke.Value)
 		if v-d >= lower {
-			continue // increments of unknown outcome make room for it
+			return nil // increments of unknown outcome make room for it
 		}
 		h.setValue(fin, v-d, false)
 		idx := h.pairs[fin].Invoke.Index
 		return &planted{
 			target: fmt.Sprintf("final read #%d of %s returns %d, missing incr #%d of %d (acknowledged sum %d)", idx, key, v-d, h.pairs[last].Invoke.Index, d, lower),
-			caught: caughtAs("counter", func(cr *checker.CounterResult) string {
-				for _, k := range cr.Keys {
-					if k.Key == key && k.Final != nil && k.Final.Read.Index == idx && k.Final.Kind == "under" {
-						return ""
-					}
-				}
-				return fmt.Sprintf("the final read of %s is not reported under its bounds", key)
-			}),
+			caught: counterBoundCaught(key, idx, "under"),
+		}
+	})
+}
+
+// plantCounter calls f with each counter key (sorted), its ops and its
+// final read, an integer v, until f plants something.
+func (h *mutant) plantCounter(space string, f func(key string, ids []int, fin int, v int64) *planted) *planted {
+	keys, ops := h.byKey(space)
+	for _, key := range keys {
+		ids := ops[key]
+		fin := h.lastRead(ids, "read")
+		if fin < 0 {
+			continue
+		}
+		v, ok := history.Int(h.pairs[fin].Complete.Value)
+		if !ok {
+			continue
+		}
+		if p := f(key, ids, fin, v); p != nil {
+			return p
 		}
 	}
 	return nil
+}
+
+// counterBoundCaught: the counter checker reports key's final read, the op
+// with invoke index idx, outside its bounds on the side kind ("under",
+// "over").
+func counterBoundCaught(key string, idx int64, kind string) func(checker.Result) string {
+	return caughtAs("counter", func(cr *checker.CounterResult) string {
+		for _, k := range cr.Keys {
+			if k.Key == key && k.Final != nil && k.Final.Read.Index == idx && k.Final.Kind == kind {
+				return ""
+			}
+		}
+		return fmt.Sprintf("the final read of %s is not reported %s its bounds", key, kind)
+	})
 }
 
 // phantom is an element no workload writes: their values are positive.
@@ -965,17 +982,7 @@ func plantPhantom(h *mutant, space string) *planted {
 // acknowledged before it began, past every increment that may have applied
 // by its end.
 func plantDoubleIncrement(h *mutant, space string) *planted {
-	keys, ops := h.byKey(space)
-	for _, key := range keys {
-		ids := ops[key]
-		fin := h.lastRead(ids, "read")
-		if fin < 0 {
-			continue
-		}
-		v, ok := history.Int(h.pairs[fin].Complete.Value)
-		if !ok {
-			continue
-		}
+	return h.plantCounter(space, func(key string, ids []int, fin int, v int64) *planted {
 		var upper int64
 		acked := -1
 		for _, i := range ids {
@@ -991,27 +998,19 @@ func plantDoubleIncrement(h *mutant, space string) *planted {
 			}
 		}
 		if acked < 0 {
-			continue
+			return nil
 		}
 		d, _ := history.Int(h.pairs[acked].Invoke.Value)
 		if v+d <= upper {
-			continue // increments of unknown outcome make room for it
+			return nil // increments of unknown outcome make room for it
 		}
 		h.setValue(fin, v+d, false)
 		idx := h.pairs[fin].Invoke.Index
 		return &planted{
 			target: fmt.Sprintf("final read #%d of %s returns %d, incr #%d of %d applied twice (at most %d could have been added)", idx, key, v+d, h.pairs[acked].Invoke.Index, d, upper),
-			caught: caughtAs("counter", func(cr *checker.CounterResult) string {
-				for _, k := range cr.Keys {
-					if k.Key == key && k.Final != nil && k.Final.Read.Index == idx && k.Final.Kind == "over" {
-						return ""
-					}
-				}
-				return fmt.Sprintf("the final read of %s is not reported over its bounds", key)
-			}),
+			caught: counterBoundCaught(key, idx, "over"),
 		}
-	}
-	return nil
+	})
 }
 
 // plantCrossslotAccepted turns a CROSSSLOT probe, refused by Redis, into an
