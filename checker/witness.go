@@ -141,6 +141,70 @@ func (r *relaxer) history(w []porcupine.Operation) []porcupine.Operation {
 	return out
 }
 
+// kvDead is the state of a kv key whose value no get of the history being
+// judged reads, nor any value that appends to it could make: from it, no
+// get can succeed until a put. All such values are alike to the search,
+// and keeping them apart is what makes porcupine slow on relaxed appends
+// (every order of the appends pending at once is a value of its own). So
+// withDeadEnds folds them into this one state: an exact quotient, the
+// verdict unchanged.
+type kvDead struct{}
+
+var kvDeadBox any = kvDead{}
+
+// withDeadEnds is m with every kv value that is not a prefix of a value
+// some get of ops reads folded into kvDead. Register histories get m.
+func withDeadEnds(m porcupine.Model, ops []porcupine.Operation) porcupine.Model {
+	var reads []string
+	for _, op := range ops {
+		if lo := op.Input.(*linOp); lo.kind == kvGet {
+			reads = append(reads, lo.s)
+		}
+	}
+	if len(reads) == 0 {
+		return m
+	}
+	live := func(v string) bool {
+		for _, r := range reads {
+			if strings.HasPrefix(r, v) {
+				return true
+			}
+		}
+		return false
+	}
+	step, hash, describe := m.Step, m.Hash, m.DescribeState
+	m.Step = func(state, input, output any) (bool, any) {
+		lo := input.(*linOp)
+		if state == kvDeadBox {
+			switch lo.kind {
+			case kvGet:
+				return false, state
+			case kvAppend:
+				ok, _ := step("", input, output) // the stop flag is the step's
+				return ok, state
+			}
+		}
+		ok, next := step(state, input, output)
+		if v, isStr := next.(string); ok && isStr && !live(v) {
+			next = kvDeadBox
+		}
+		return ok, next
+	}
+	m.Hash = func(state any) uint64 {
+		if state == kvDeadBox {
+			return 0x5DEECE66D
+		}
+		return hash(state)
+	}
+	m.DescribeState = func(state any) string {
+		if state == kvDeadBox {
+			return "a value no get here reads a prefix of"
+		}
+		return describe(state)
+	}
+	return m
+}
+
 // shrinker shrinks failing histories by delta debugging, with porcupine
 // as the test: a candidate is kept when porcupine finds it Illegal. Every
 // check is bounded by perCheck and by until; stop ends them all.
@@ -173,7 +237,8 @@ func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 		return false, false
 	}
 	s.checks++
-	r := porcupine.CheckOperationsTimeout(s.model, s.relax.history(ops), left)
+	h := s.relax.history(ops)
+	r := porcupine.CheckOperationsTimeout(withDeadEnds(s.model, h), h, left)
 	if s.stop.Load() || r == porcupine.Unknown {
 		s.undecided++
 		s.inARow++
@@ -437,7 +502,7 @@ func (c *Linearizable) tell(in *Input, wits []witness, rel []*relaxer, told []in
 		}
 	}
 	bounds = append(bounds, len(all))
-	model := linModel(stop, nil)
+	model := withDeadEnds(linModel(stop, nil), all)
 	model.Partition = func(h []porcupine.Operation) [][]porcupine.Operation {
 		if len(h) != len(all) {
 			return [][]porcupine.Operation{h}

@@ -2,6 +2,8 @@ package checker
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,8 +72,10 @@ func assertWitness(t *testing.T, c *Linearizable, in *Input, f LinearizabilityVi
 	model := linModel(&stop, nil)
 	k, w := witnessKey(t, c, in, f)
 	r := newRelaxer(k.ops)
+	// withDeadEnds is exact (TestDeadEndsExact); without it porcupine
+	// cannot decide relaxed kv appends in a minute.
 	check := func(ops []porcupine.Operation) porcupine.CheckResult {
-		return porcupine.CheckOperationsTimeout(model, ops, time.Minute)
+		return porcupine.CheckOperationsTimeout(withDeadEnds(model, ops), ops, time.Minute)
 	}
 	if v := check(w); v != porcupine.Illegal {
 		t.Errorf("%s: witness %v alone: %s, want Illegal", f.Key, f.Witness, v)
@@ -188,4 +192,57 @@ func TestWitnessStory(t *testing.T) {
 			t.Errorf("got  %s\nwant %s", got, tc.want)
 		}
 	}
+}
+
+// TestDeadEndsExact: folding the kv values no get reads a prefix of into
+// one state changes no verdict. Small random kv histories (puts, appends,
+// gets, some of unknown outcome, gets reading a real value of the key or
+// a corrupted one) are judged with and without the fold; both verdicts
+// must occur and agree.
+func TestDeadEndsExact(t *testing.T) {
+	var stop atomic.Bool
+	plain := linModel(&stop, nil)
+	verdicts := map[porcupine.CheckResult]int{}
+	for seed := range uint64(3000) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		n := 3 + rng.IntN(6)
+		var ops []porcupine.Operation
+		state := ""
+		for i := range n {
+			lo := &linOp{pos: int32(i), op: int32(i), proc: int32(i)}
+			switch r := rng.IntN(10); {
+			case r < 2:
+				lo.kind, lo.s = kvPut, string(rune('a'+rng.IntN(3)))
+				state = lo.s
+			case r < 6:
+				lo.kind, lo.s = kvAppend, string(rune('a'+rng.IntN(3)))
+				state += lo.s
+			default:
+				lo.kind, lo.s = kvGet, state
+				if rng.IntN(3) == 0 && len(state) > 0 {
+					lo.s = state[:rng.IntN(len(state))] // a stale read
+				}
+			}
+			if lo.kind != kvGet {
+				lo.next = lo.s
+				lo.info = rng.IntN(5) == 0
+			}
+			call := int64(i*10 + rng.IntN(25))
+			ret := call + 1 + int64(rng.IntN(30))
+			if lo.info {
+				ret = math.MaxInt64
+			}
+			ops = append(ops, porcupine.Operation{ClientId: i, Input: lo, Output: lo, Call: call, Return: ret})
+		}
+		want := porcupine.CheckOperationsTimeout(plain, ops, 10*time.Second)
+		got := porcupine.CheckOperationsTimeout(withDeadEnds(plain, ops), ops, 10*time.Second)
+		if want == porcupine.Unknown || got != want {
+			t.Fatalf("seed %d: plain %s, with dead ends %s", seed, want, got)
+		}
+		verdicts[got]++
+	}
+	if verdicts[porcupine.Ok] < 100 || verdicts[porcupine.Illegal] < 100 {
+		t.Fatalf("verdicts %v: want both Ok and Illegal histories", verdicts)
+	}
+	t.Logf("verdicts %v", verdicts)
 }
