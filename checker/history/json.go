@@ -155,8 +155,14 @@ var errTruncated = errors.New("record ends early")
 
 // ParseOp decodes one record. Unknown fields are ignored (other tools may
 // add their own); the contract's fields must have their JSON types.
-func ParseOp(line []byte) (Op, error) {
-	p := parser{b: line}
+func ParseOp(line []byte) (Op, error) { return parseOp(line, nil) }
+
+// parseOp is ParseOp with the record's short strings (type, f, key, error,
+// node) taken from names where it has them: a history repeats a few of
+// them millions of times, and one copy of each is what keeps a big
+// history's load within its memory.
+func parseOp(line []byte, names *names) (Op, error) {
+	p := parser{b: line, names: names}
 	var o Op
 	p.ws()
 	if !p.eat('{') {
@@ -168,40 +174,41 @@ func ParseOp(line []byte) (Op, error) {
 	}
 	for {
 		p.ws()
-		key, err := p.str()
+		raw, err := p.rawStr()
 		if err != nil {
 			return o, err
 		}
 		p.ws()
 		if !p.eat(':') {
-			return o, p.errorf("want ':' after %q", key)
+			return o, p.errorf("want ':' after %q", raw)
 		}
 		p.ws()
-		switch key {
+		// The field name is switched on in place: no string is made of it.
+		switch string(raw) {
 		case "index":
-			o.Index, err = p.integer(key)
+			o.Index, err = p.integer("index")
 		case "time":
-			o.Time, err = p.integer(key)
+			o.Time, err = p.integer("time")
 		case "process":
 			var v int64
-			v, err = p.integer(key)
+			v, err = p.integer("process")
 			o.Process = int(v)
 		case "redirects":
 			var v int64
-			v, err = p.integer(key)
+			v, err = p.integer("redirects")
 			o.Redirects = int(v)
 		case "type":
 			var s string
-			s, err = p.strOrNull(key)
+			s, err = p.strOrNull("type")
 			o.Type = Type(s)
 		case "f":
-			o.F, err = p.strOrNull(key)
+			o.F, err = p.strOrNull("f")
 		case "key":
-			o.Key, err = p.strOrNull(key)
+			o.Key, err = p.strOrNull("key")
 		case "error":
-			o.Error, err = p.strOrNull(key)
+			o.Error, err = p.strOrNull("error")
 		case "node":
-			o.Node, err = p.strOrNull(key)
+			o.Node, err = p.strOrNull("node")
 		case "value":
 			o.Value, err = p.value(0)
 		default:
@@ -222,8 +229,42 @@ func ParseOp(line []byte) (Op, error) {
 }
 
 type parser struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	names *names
+}
+
+// names holds one copy of each short string a reader has seen, up to
+// maxNames of them (a history whose keys never repeat gets no help, and
+// no unbounded table either).
+type names struct{ m map[string]string }
+
+const maxNames = 1 << 16
+
+func newNames() *names { return &names{m: make(map[string]string, 64)} }
+
+// rawStr reads a string with no escapes and returns its bytes in place
+// (valid only until the line is reused); a string with escapes is
+// decoded by str into a new slice.
+func (p *parser) rawStr() ([]byte, error) {
+	if !p.eat('"') {
+		return nil, p.errorf("want a string")
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			p.i++
+			return p.b[start : p.i-1], nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		p.i++
+	}
+	p.i = start - 1
+	s, err := p.str()
+	return []byte(s), err
 }
 
 func (p *parser) errorf(format string, a ...any) error {
@@ -269,6 +310,29 @@ func (p *parser) lit(s string) bool {
 }
 
 func (p *parser) integer(key string) (int64, error) {
+	// Fast path: an integer of at most 18 digits, read in place.
+	if i, neg := p.i, false; i < len(p.b) {
+		if p.b[i] == '-' {
+			neg, i = true, i+1
+		}
+		start, n := i, int64(0)
+		for i < len(p.b) && p.b[i] >= '0' && p.b[i] <= '9' && i-start < 18 {
+			n = n*10 + int64(p.b[i]-'0')
+			i++
+		}
+		digits := i - start
+		next := byte(',')
+		if i < len(p.b) {
+			next = p.b[i]
+		}
+		if digits > 0 && (digits == 1 || p.b[start] != '0') && next != '.' && next != 'e' && next != 'E' && (next < '0' || next > '9') {
+			p.i = i
+			if neg {
+				n = -n
+			}
+			return n, nil
+		}
+	}
 	v, err := p.value(0)
 	if err != nil {
 		return 0, err
@@ -287,7 +351,21 @@ func (p *parser) strOrNull(key string) (string, error) {
 	if p.i < len(p.b) && p.b[p.i] != '"' {
 		return "", p.errorf("%q: want a string", key)
 	}
-	return p.str()
+	if p.names == nil {
+		return p.str()
+	}
+	raw, err := p.rawStr()
+	if err != nil {
+		return "", err
+	}
+	if s, ok := p.names.m[string(raw)]; ok {
+		return s, nil
+	}
+	s := validUTF8(string(raw))
+	if len(p.names.m) < maxNames {
+		p.names.m[s] = s
+	}
+	return s, nil
 }
 
 const maxDepth = 64

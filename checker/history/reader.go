@@ -24,6 +24,7 @@ type ReadResult struct {
 func Read(r io.Reader, fn func(Op) error) (ReadResult, error) {
 	var res ReadResult
 	br := bufio.NewReaderSize(r, 1<<20)
+	names := newNames()
 	line := 0
 	for {
 		b, err := br.ReadSlice('\n')
@@ -50,7 +51,7 @@ func Read(r io.Reader, fn func(Op) error) (ReadResult, error) {
 			}
 			continue
 		}
-		op, perr := ParseOp(trimmed)
+		op, perr := parseOp(trimmed, names)
 		if perr == nil {
 			perr = op.Valid()
 		}
