@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
+
+	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 // CleanupOptions narrows or rehearses a cleanup. Zero values mean: remove
@@ -245,7 +247,8 @@ func cleanupChains(ctx context.Context, store Store, opts CleanupOptions, rep *C
 		rep.Skipped = append(rep.Skipped, "iptables: not root, so chains were not looked for")
 		return nil
 	}
-	listing, err := hostNetfilter.rules(ctx)
+	host := hostTable(nil)
+	listing, err := host.Rules(ctx)
 	if err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
@@ -267,9 +270,9 @@ func cleanupChains(ctx context.Context, store Store, opts CleanupOptions, rep *C
 	}
 	var lines []string
 	for _, ch := range chains {
-		lines = append(lines, dropChainLines(listing, ch)...)
+		lines = append(lines, netfilter.DropChainLines(listing, ch)...)
 	}
-	if err := hostNetfilter.apply(ctx, lines); err != nil {
+	if err := host.Apply(ctx, lines); err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
 	return nil

@@ -26,6 +26,8 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 // Labels on everything the docker backend makes (networks, containers, the
@@ -92,8 +94,10 @@ type Docker struct {
 	ReadyTimeout time.Duration
 
 	api dockerAPI
-	// lines are the netem delay lines this backend opened.
-	lines delayLines
+	// lines are the netem delay lines this backend opened, and locks
+	// serializes its edits of each node's iptables rules.
+	lines netfilter.DelayLines
+	locks netfilter.Locks
 	// afterCreate, when set (by tests), runs after each node's container is created.
 	afterCreate func(Node)
 }

@@ -13,6 +13,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 var (
@@ -54,7 +56,7 @@ func (d *Docker) CanFault(a Ability) error {
 			return fmt.Errorf("%s faults on the docker backend enter the node containers' network namespaces from this machine, so they need the engine here, not at %s", a, h.DaemonHost())
 		}
 		if a == AbilityNetem {
-			if err := probeDelayLine(); err != nil {
+			if err := netfilter.ProbeDelayLine(); err != nil {
 				return fmt.Errorf("netem faults on the docker backend: %w", err)
 			}
 		}
@@ -211,22 +213,22 @@ func (d *Docker) Resume(ctx context.Context, c *Cluster, name string) error {
 var errNotRunning = errors.New("not running")
 
 // netfilter returns the node container's network namespace.
-func (d *Docker) netfilter(ctx context.Context, n Node, id string) (netfilter, error) {
+func (d *Docker) netfilter(ctx context.Context, n Node, id string) (netfilter.Table, error) {
 	info, err := d.api.ContainerInspect(ctx, id)
 	if cerrdefs.IsNotFound(err) {
-		return netfilter{}, fmt.Errorf("node %s (%s) is %w: its container is gone", n.Name, n.Addr, errNotRunning)
+		return netfilter.Table{}, fmt.Errorf("node %s (%s) is %w: its container is gone", n.Name, n.Addr, errNotRunning)
 	}
 	if err != nil {
-		return netfilter{}, fmt.Errorf("node %s: inspect container %s: %w", n.Name, id, err)
+		return netfilter.Table{}, fmt.Errorf("node %s: inspect container %s: %w", n.Name, id, err)
 	}
 	if info.ContainerJSONBase == nil || info.State == nil || !info.State.Running || info.State.Pid <= 0 {
-		return netfilter{}, fmt.Errorf("node %s (%s) is %w: its network namespace exists only while its container runs", n.Name, n.Addr, errNotRunning)
+		return netfilter.Table{}, fmt.Errorf("node %s (%s) is %w: its network namespace exists only while its container runs", n.Name, n.Addr, errNotRunning)
 	}
 	path := fmt.Sprintf("/proc/%d/ns/net", info.State.Pid)
 	if _, err := os.Stat(path); err != nil {
-		return netfilter{}, fmt.Errorf("node %s: the network namespace of container %s (pid %d) cannot be entered from here (%v): network faults need the docker engine on this machine and the harness as root", n.Name, id, info.State.Pid, err)
+		return netfilter.Table{}, fmt.Errorf("node %s: the network namespace of container %s (pid %d) cannot be entered from here (%v): network faults need the docker engine on this machine and the harness as root", n.Name, id, info.State.Pid, err)
 	}
-	return netfilter{netns: path, where: fmt.Sprintf("node %s's network namespace (container %s)", n.Name, shortID(id))}, nil
+	return netfilter.Table{NetNS: path, Where: fmt.Sprintf("node %s's network namespace (container %s)", n.Name, shortID(id)), Locks: &d.locks}, nil
 }
 
 func shortID(id string) string {
@@ -252,20 +254,20 @@ func dockerCuts(c *Cluster, cuts []Cut) (map[string][]string, error) {
 		if from.Name == to.Name {
 			return nil, fmt.Errorf("cut %s: both ends are node %s", cut, from.Name)
 		}
-		out[to.Name] = append(out[to.Name], dropSpec(from.Host, ""))
+		out[to.Name] = append(out[to.Name], netfilter.DropSpec(from.Host, ""))
 	}
 	return out, nil
 }
 
 // eachNode runs f concurrently for the named nodes' namespaces; nodes not
 // running are skipped when skipStopped, else an error.
-func (d *Docker) eachNode(ctx context.Context, c *Cluster, names []string, skipStopped bool, f func(n Node, nf netfilter) error) error {
+func (d *Docker) eachNode(ctx context.Context, c *Cluster, names []string, skipStopped bool, f func(n Node, nf netfilter.Table) error) error {
 	var mu sync.Mutex
 	var errs []error
 	parallel(len(names), func(i int) error {
 		n, id, err := dockerNode(c, names[i])
 		if err == nil {
-			var nf netfilter
+			var nf netfilter.Table
 			if nf, err = d.netfilter(ctx, n, id); err == nil {
 				err = f(n, nf)
 			} else if skipStopped && errors.Is(err, errNotRunning) {
@@ -292,8 +294,9 @@ func (d *Docker) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
 	if err := needRoot(d.Name(), AbilityPartition); err != nil {
 		return err
 	}
-	err = d.eachNode(ctx, c, sortedKeys(byNode), false, func(n Node, nf netfilter) error {
-		return nf.add(ctx, ChainName(c), "INPUT", byNode[n.Name], nil)
+	err = d.eachNode(ctx, c, sortedKeys(byNode), false, func(n Node, nf netfilter.Table) error {
+		_, err := nf.Add(ctx, ChainName(c), "INPUT", byNode[n.Name], nil)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("partition %v: %w", cuts, err)
@@ -310,8 +313,8 @@ func (d *Docker) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error 
 	if err := needRoot(d.Name(), AbilityPartition); err != nil {
 		return err
 	}
-	err = d.eachNode(ctx, c, sortedKeys(byNode), true, func(n Node, nf netfilter) error {
-		return nf.remove(ctx, ChainName(c), byNode[n.Name], nil)
+	err = d.eachNode(ctx, c, sortedKeys(byNode), true, func(n Node, nf netfilter.Table) error {
+		return nf.Remove(ctx, ChainName(c), byNode[n.Name], nil)
 	})
 	if err != nil {
 		return fmt.Errorf("heal partition %v: %w", cuts, err)
@@ -329,13 +332,13 @@ func (d *Docker) HealNetwork(ctx context.Context, c *Cluster) error {
 	for i, n := range c.Nodes {
 		names[i] = n.Name
 	}
-	err := d.eachNode(ctx, c, names, true, func(n Node, nf netfilter) error {
-		return nf.removeChain(ctx, ChainName(c))
+	err := d.eachNode(ctx, c, names, true, func(n Node, nf netfilter.Table) error {
+		return nf.RemoveChain(ctx, ChainName(c))
 	})
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
 	}
-	return errors.Join(err, closeDelayLines(ctx, d.lines.take(dockerNetemKey(c, ""))))
+	return errors.Join(err, netfilter.CloseAll(ctx, d.lines.Take(dockerNetemKey(c, ""))))
 }
 
 // dockerNetemKey names a node's delay line; with an empty name, the prefix
@@ -350,8 +353,11 @@ func (d *Docker) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec
 	if err := needRoot(d.Name(), AbilityNetem); err != nil {
 		return err
 	}
-	return d.eachNode(ctx, c, []string{name}, false, func(n Node, nf netfilter) error {
-		if err := netem(ctx, &d.lines, nf, ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, q); err != nil {
+	return d.eachNode(ctx, c, []string{name}, false, func(n Node, nf netfilter.Table) error {
+		if err := q.Validate(); err != nil {
+			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		}
+		if _, err := d.lines.Install(ctx, nf, ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, impairment(q)); err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 		}
 		return nil
@@ -367,11 +373,11 @@ func (d *Docker) ClearNetem(ctx context.Context, c *Cluster, name string) error 
 	if err != nil {
 		return err
 	}
-	err = d.eachNode(ctx, c, []string{name}, true, func(n Node, nf netfilter) error {
-		return nf.remove(ctx, ChainName(c), nil, func(spec string) bool { return isQueueSpec(spec, "-i "+dockerNodeIface) })
+	err = d.eachNode(ctx, c, []string{name}, true, func(n Node, nf netfilter.Table) error {
+		return nf.Remove(ctx, ChainName(c), nil, func(spec string) bool { return netfilter.IsQueueSpec(spec, "-i "+dockerNodeIface) })
 	})
 	if err != nil {
 		return fmt.Errorf("node %s (%s): clear netem: %w", n.Name, n.Addr, err)
 	}
-	return closeDelayLines(ctx, d.lines.take(dockerNetemKey(c, n.Name)+"\x00"))
+	return netfilter.CloseAll(ctx, d.lines.Take(dockerNetemKey(c, n.Name)+"\x00"))
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 var (
@@ -21,9 +23,6 @@ var (
 
 // localSignalWithin bounds waiting for a signalled server to change state.
 const localSignalWithin = 10 * time.Second
-
-// hostNetfilter is this machine's own namespace, where local nodes live.
-var hostNetfilter = netfilter{where: "this machine's network namespace"}
 
 // CanFault: local nodes are this user's processes, so lifecycle faults
 // always work; network faults need root, iptables, and for netem a kernel
@@ -45,7 +44,7 @@ func (l *Local) CanFault(a Ability) error {
 			return err
 		}
 		if a == AbilityNetem {
-			if err := probeDelayLine(); err != nil {
+			if err := netfilter.ProbeDelayLine(); err != nil {
 				return fmt.Errorf("netem faults on the local backend: %w", err)
 			}
 		}
@@ -295,7 +294,7 @@ func localCutSpecs(c *Cluster, cuts []Cut) ([]string, error) {
 		if from.Host == to.Host {
 			return nil, fmt.Errorf("cut %s: both ends are %s", cut, from.Host)
 		}
-		specs = append(specs, dropSpec(from.Host, to.Host))
+		specs = append(specs, netfilter.DropSpec(from.Host, to.Host))
 	}
 	return specs, nil
 }
@@ -310,7 +309,7 @@ func (l *Local) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
 	if err := needRoot(l.Name(), AbilityPartition); err != nil {
 		return err
 	}
-	if err := hostNetfilter.add(ctx, ChainName(c), "INPUT", specs, nil); err != nil {
+	if _, err := hostTable(&l.locks).Add(ctx, ChainName(c), "INPUT", specs, nil); err != nil {
 		return fmt.Errorf("partition %v: %w", cuts, err)
 	}
 	return nil
@@ -325,7 +324,7 @@ func (l *Local) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error {
 	if err := needRoot(l.Name(), AbilityPartition); err != nil {
 		return err
 	}
-	if err := hostNetfilter.remove(ctx, ChainName(c), specs, nil); err != nil {
+	if err := hostTable(&l.locks).Remove(ctx, ChainName(c), specs, nil); err != nil {
 		return fmt.Errorf("heal partition %v: %w", cuts, err)
 	}
 	return nil
@@ -337,11 +336,11 @@ func (l *Local) HealNetwork(ctx context.Context, c *Cluster) error {
 	if err := needRoot(l.Name(), AbilityPartition); err != nil {
 		return err
 	}
-	err := hostNetfilter.removeChain(ctx, ChainName(c))
+	err := hostTable(&l.locks).RemoveChain(ctx, ChainName(c))
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
 	}
-	return errors.Join(err, closeDelayLines(ctx, l.lines.take(localNetemKey(c, ""))))
+	return errors.Join(err, netfilter.CloseAll(ctx, l.lines.Take(localNetemKey(c, ""))))
 }
 
 // localNetemKey names a node's delay line; with an empty name, the prefix
@@ -360,7 +359,10 @@ func (l *Local) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec)
 	if err := needRoot(l.Name(), AbilityNetem); err != nil {
 		return err
 	}
-	if err := netem(ctx, &l.lines, hostNetfilter, ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", q); err != nil {
+	if err := q.Validate(); err != nil {
+		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+	}
+	if _, err := l.lines.Install(ctx, hostTable(&l.locks), ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", impairment(q)); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil
@@ -375,7 +377,7 @@ func (l *Local) ClearNetem(ctx context.Context, c *Cluster, name string) error {
 	if err := needRoot(l.Name(), AbilityNetem); err != nil {
 		return err
 	}
-	if err := clearNetem(ctx, &l.lines, hostNetfilter, ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
+	if err := l.lines.Clear(ctx, hostTable(&l.locks), ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil

@@ -15,32 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestParseChain(t *testing.T) {
-	listing := []string{
-		"-P INPUT ACCEPT",
-		"-N RH-aa",
-		"-N RH-aabb",
-		"-A INPUT -j RH-aa",
-		"-A INPUT -j RH-aabb",
-		"-A RH-aa -s 127.0.100.1/32 -d 127.0.100.2/32 -j DROP",
-		"-A RH-aa -d 127.0.100.3/32 -j NFQUEUE --queue-num 21064 --queue-bypass",
-		"-A RH-aabb -s 10.0.0.1/32 -j DROP",
-	}
-	r := parseChain(listing, "RH-aa")
-	if !r.exists || !slices.Equal(r.jumps, []string{"-A INPUT -j RH-aa"}) || len(r.specs) != 2 ||
-		r.specs[0] != dropSpec("127.0.100.1", "127.0.100.2") || !isQueueSpec(r.specs[1], "-d 127.0.100.3/32") ||
-		r.specs[1] != queueSpec("-d 127.0.100.3/32", 21064) {
-		t.Errorf("parseChain = %+v", r)
-	}
-	want := []string{"-D INPUT -j RH-aa", "-F RH-aa", "-X RH-aa"}
-	if got := dropChainLines(listing, "RH-aa"); !slices.Equal(got, want) {
-		t.Errorf("dropChainLines = %q, want %q", got, want)
-	}
-	if got := dropChainLines(listing, "RH-zz"); len(got) != 0 {
-		t.Errorf("dropChainLines of an absent chain = %q", got)
-	}
-}
-
 func TestChainName(t *testing.T) {
 	a := ChainName(&Cluster{Name: "x", Dir: "/s1/clusters/x"})
 	b := ChainName(&Cluster{Name: "x", Dir: "/s2/clusters/x"})
@@ -61,17 +35,6 @@ func TestNetemSpecValidate(t *testing.T) {
 		if err := q.Validate(); err == nil {
 			t.Errorf("%+v accepted", q)
 		}
-	}
-}
-
-func TestPacketID(t *testing.T) {
-	hdr := []byte{0, 0, 0x30, 0x39, 0x08, 0x00, 3} // id 12345, ETH_P_IP, hook
-	attrs := append(nlAttr(9, []byte{1, 2, 3, 4, 5}), nlAttr(nfqaPacketHdr, hdr)...)
-	if id, ok := packetID(attrs); !ok || id != 12345 {
-		t.Errorf("packetID = %d, %v; want 12345", id, ok)
-	}
-	if _, ok := packetID(attrs[:6]); ok {
-		t.Error("packetID of a truncated attribute succeeded")
 	}
 }
 
@@ -186,12 +149,12 @@ func assertNoFaultLeftovers(t *testing.T, r faultRig) {
 					t.Errorf("node %s: redis-server pid %d still runs", n.Name, pid)
 				}
 			}
-			if left := b.lines.take(localNetemKey(&c, "")); len(left) > 0 {
+			if left := b.lines.Take(localNetemKey(&c, "")); len(left) > 0 {
 				t.Errorf("%d local delay lines left open", len(left))
 			}
 		case *Docker:
 			dockerAssertGone(t, b, c.Name)
-			if left := b.lines.take(dockerNetemKey(&c, "")); len(left) > 0 {
+			if left := b.lines.Take(dockerNetemKey(&c, "")); len(left) > 0 {
 				t.Errorf("%d docker delay lines left open", len(left))
 			}
 		}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 // Local runs nodes as redis-server processes on this machine, each on its own
@@ -28,8 +30,10 @@ type Local struct {
 	// Port is the client port every node listens on (default 6379; the bus is +10000).
 	Port int
 
-	// lines are the netem delay lines this backend opened.
-	lines delayLines
+	// lines are the netem delay lines this backend opened, and locks
+	// serializes its edits of this machine's iptables rules.
+	lines netfilter.DelayLines
+	locks netfilter.Locks
 }
 
 // NewLocal returns the local backend, or an error when no redis-server is found.
