@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/local"
 )
 
 // eachDiskBackend runs f on a cluster of 3 masters on the backend, skipped (saying why)
@@ -185,7 +186,7 @@ func TestDiskAOFManifest(t *testing.T) {
 	for _, name := range []string{"nodes.conf", "dump.rdb"} {
 		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
 	}
-	l, err := topology.NewLocal(topology.Store{Dir: t.TempDir()})
+	l, err := local.New(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
+	"github.com/redis-harness/harness/topology/docker"
+	"github.com/redis-harness/harness/topology/local"
 )
 
 // These tests make real clusters on both backends, in parallel, with
@@ -44,20 +47,20 @@ func newTestEnv(t *testing.T, backend, what string, masters, replicas int) (*Env
 	name := fmt.Sprintf("t%d-%s-%d", os.Getpid(), what, time.Now().UnixNano()%1e6)
 	switch backend {
 	case "local":
-		l, err := topology.NewLocal(store)
+		l, err := local.New(store)
 		if err != nil {
 			t.Skipf("skipping: %v", err)
 		}
 		b = l
 	case "docker":
-		if err := topology.DockerAvailable(ctx); err != nil {
+		if err := docker.Available(ctx); err != nil {
 			t.Skipf("skipping: %v", err)
 		}
-		img, err := topology.DefaultImage()
+		img, err := docker.DefaultImage()
 		if err != nil {
 			t.Skipf("skipping: the node image is built from this machine's redis-server: %v", err)
 		}
-		d, err := topology.NewDocker(ctx, store)
+		d, err := docker.New(ctx, store)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +111,7 @@ func assertNothingLeft(t *testing.T, store topology.Store, c *topology.Cluster) 
 	qdiscs := qdiscList()
 	chain := topology.ChainName(c)
 	t.Cleanup(func() {
-		rep, err := topology.CleanupWith(context.Background(), store, topology.CleanupOptions{DryRun: true, Cluster: c.Name})
+		rep, err := backends.CleanupWith(context.Background(), store, backends.CleanupOptions{DryRun: true, Cluster: c.Name})
 		if err != nil || !rep.Empty() {
 			t.Errorf("left behind: %+v (%v)", rep, err)
 		}

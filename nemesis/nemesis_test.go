@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/local"
 )
 
 func TestRegistry(t *testing.T) {
@@ -490,7 +491,7 @@ func TestPick(t *testing.T) {
 // TestValidateLocal asks the real local backend: as root every fault can
 // run; without root the network faults are refused, saying so.
 func TestValidateLocal(t *testing.T) {
-	l, err := topology.NewLocal(topology.Store{Dir: t.TempDir()})
+	l, err := local.New(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

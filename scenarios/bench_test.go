@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/docker"
 )
 
 // BenchmarkSoakOverhead measures, on each backend this machine has, the
@@ -26,7 +26,7 @@ func BenchmarkSoakOverhead(b *testing.B) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		backends[0].why = "redis-server not installed"
 	}
-	if err := topology.DockerAvailable(ctx); err != nil {
+	if err := docker.Available(ctx); err != nil {
 		backends[1].why = err.Error()
 	}
 	measured := 0

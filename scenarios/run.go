@@ -21,6 +21,7 @@ import (
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/reports"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
 	"github.com/redis-harness/harness/workloads"
 )
 
@@ -584,7 +585,7 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	if err != nil {
 		return nil, &HarnessError{Err: err}
 	}
-	b, why, err := topology.SelectBackend(ctx, s.Backend, store)
+	b, why, err := backends.Select(ctx, s.Backend, store)
 	if err != nil {
 		return nil, &HarnessError{Err: err}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/local"
 	"github.com/redis-harness/harness/workloads"
 )
 
@@ -26,7 +27,7 @@ func TestEveryWorkloadJudgedAlone(t *testing.T) {
 		t.Skip("skipping real runs in -short mode")
 	}
 	dir := t.TempDir()
-	l, err := topology.NewLocal(topology.Store{Dir: dir})
+	l, err := local.New(topology.Store{Dir: dir})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -2,7 +2,6 @@ package topology
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -375,31 +374,4 @@ func (a *Admin) Discover(ctx context.Context, seed string) ([]string, error) {
 // MyID returns the node id of the node at addr.
 func (a *Admin) MyID(ctx context.Context, addr string) (string, error) {
 	return a.DoText(ctx, addr, "CLUSTER", "MYID")
-}
-
-// errTimeout marks a bounded wait that ran out.
-var errTimeout = errors.New("timed out")
-
-// poll calls f every interval until it returns done, an error, or ctx ends.
-// On the deadline it returns the last reason f gave for not being done.
-func poll(ctx context.Context, interval time.Duration, f func() (done bool, why string, err error)) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		done, why, err := f()
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if why == "" {
-				return ctx.Err()
-			}
-			return fmt.Errorf("%w: %s", errTimeout, why)
-		case <-t.C:
-		}
-	}
 }

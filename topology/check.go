@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // Problem is one thing wrong with a cluster, as `cluster check` lists it.
@@ -148,7 +150,7 @@ func (a *Admin) WaitHealthy(ctx context.Context, addrs []string, e Expect, timeo
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last *Snapshot
-	err := poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	err := wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		last = a.Snapshot(ctx, addrs)
 		probs := last.Problems(e)
 		return len(probs) == 0, ProblemsText(probs, 8), nil

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // Plan says which node becomes what when a cluster is created.
@@ -103,7 +104,7 @@ func (a *Admin) Create(ctx context.Context, p Plan, timeout time.Duration) (*Sna
 	// Every node must be empty: a node that already knows others or holds
 	// slots belongs to some cluster.
 	ids := make([]string, len(all))
-	err := parallel(len(all), func(i int) error {
+	err := wait.Parallel(len(all), func(i int) error {
 		addr := all[i]
 		text, err := a.DoText(ctx, addr, "CLUSTER", "NODES")
 		if err != nil {
@@ -137,7 +138,7 @@ func (a *Admin) Create(ctx context.Context, p Plan, timeout time.Duration) (*Sna
 			pairs = append(pairs, pair{all[i], all[j]})
 		}
 	}
-	err = parallel(len(pairs), func(k int) error {
+	err = wait.Parallel(len(pairs), func(k int) error {
 		host, port, err := splitHostPort(pairs[k].to)
 		if err != nil {
 			return err
@@ -153,10 +154,10 @@ func (a *Admin) Create(ctx context.Context, p Plan, timeout time.Duration) (*Sna
 		idOf[addr] = ids[i]
 	}
 	replicas := all[len(p.Masters):]
-	err = parallel(len(replicas), func(i int) error {
+	err = wait.Parallel(len(replicas), func(i int) error {
 		r := replicas[i]
 		master := idOf[p.ReplicaOf[r]]
-		return poll(ctx, 20*time.Millisecond, func() (bool, string, error) {
+		return wait.Poll(ctx, 20*time.Millisecond, func() (bool, string, error) {
 			_, err := a.Do(ctx, r, "CLUSTER", "REPLICATE", master)
 			if err == nil {
 				return true, "", nil
@@ -170,24 +171,4 @@ func (a *Admin) Create(ctx context.Context, p Plan, timeout time.Duration) (*Sna
 	}
 	deadline, _ := ctx.Deadline()
 	return a.WaitHealthy(ctx, all, Expect{Masters: len(p.Masters), Replicas: len(p.ReplicaOf) / len(p.Masters)}, time.Until(deadline))
-}
-
-// parallel runs f(0..n-1) concurrently and returns the first error.
-func parallel(n int, f func(i int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f(i)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

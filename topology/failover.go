@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // FailoverMode is how CLUSTER FAILOVER promotes a replica.
@@ -84,7 +86,7 @@ func (a *Admin) Failover(ctx context.Context, addrs []string, replicaID string, 
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err = poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
 		why := failoverPending(a.Snapshot(wctx, watch), self, oldMaster)
 		return why == "", why, nil
 	})

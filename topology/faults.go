@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"time"
-
-	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 // The fault primitives the nemesis composes its faults from. They are
@@ -135,45 +132,4 @@ const ChainPrefix = "RH-"
 func ChainName(c *Cluster) string {
 	sum := sha256.Sum256([]byte(c.Name + "\x00" + c.Dir))
 	return ChainPrefix + hex.EncodeToString(sum[:5])
-}
-
-// needRoot is the error of a network fault attempted without root.
-func needRoot(backend string, a Ability) error {
-	if os.Geteuid() == 0 {
-		return nil
-	}
-	how := "iptables rules for the nodes' loopback addresses"
-	if backend == "docker" {
-		how = "iptables rules entered into each node container's network namespace with nsenter"
-	}
-	return fmt.Errorf("%s faults on the %s backend need root (they are %s); this harness runs as uid %d: run it as root", a, backend, how, os.Geteuid())
-}
-
-// needTools says which of the commands a fault runs is missing.
-func needTools(a Ability, tools ...string) error {
-	if err := netfilter.NeedTools(tools...); err != nil {
-		return fmt.Errorf("%s faults need %w", a, err)
-	}
-	return nil
-}
-
-// probeIptables says whether iptables answers here (it fails without
-// CAP_NET_ADMIN, or on a kernel without the filter table).
-func probeIptables(a Ability) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := hostTable(nil).Rules(ctx); err != nil {
-		return fmt.Errorf("%s faults need iptables to work here: %w", a, err)
-	}
-	return nil
-}
-
-// hostTable is this machine's own network namespace, where local nodes live.
-func hostTable(locks *netfilter.Locks) netfilter.Table {
-	return netfilter.Table{Where: "this machine's network namespace", Locks: locks}
-}
-
-// impairment is q as the delay line takes it.
-func impairment(q NetemSpec) netfilter.Impairment {
-	return netfilter.Impairment{Delay: q.Delay, Jitter: q.Jitter, Loss: q.Loss}
 }

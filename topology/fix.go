@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // fixSettle bounds how long Fix waits for the nodes to agree after its actions.
@@ -86,7 +88,7 @@ func (a *Admin) Fix(ctx context.Context, addrs []string) (FixResult, error) {
 
 	wctx, cancel := context.WithTimeout(ctx, fixSettle)
 	defer cancel()
-	err := poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
+	err := wait.Poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
 		left := fixable(a.Snapshot(wctx, addrs).Problems(Expect{}))
 		return len(left) == 0, ProblemsText(left, 8), nil
 	})
@@ -164,7 +166,7 @@ func findNode(nodes []NodeInfo, id string) (NodeInfo, bool) {
 // countAll counts the slot's keys on every master.
 func (f *fixer) countAll(ctx context.Context, masters []NodeInfo, slot int) (map[string]int, error) {
 	counts := make([]int, len(masters))
-	err := parallel(len(masters), func(i int) (err error) {
+	err := wait.Parallel(len(masters), func(i int) (err error) {
 		counts[i], err = f.a.countKeys(ctx, masters[i].Addr, slot)
 		return err
 	})
@@ -476,7 +478,7 @@ func (f *fixer) uncovered(ctx context.Context, s *Snapshot, slots []int) error {
 	}
 	// Count every uncovered slot's keys on every master, one pipeline each.
 	counts := make([][]int, len(masters))
-	err := parallel(len(masters), func(i int) error {
+	err := wait.Parallel(len(masters), func(i int) error {
 		pipe := f.a.Client(masters[i].Addr).Pipeline()
 		cmds := make([]interface{ Val() any }, len(slots))
 		for j, slot := range slots {
@@ -600,7 +602,7 @@ func (f *fixer) drain(ctx context.Context, slot int, n, owner NodeInfo) (int, er
 func (a *Admin) waitStateOK(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	return wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		text, err := a.DoText(ctx, addr, "CLUSTER", "INFO")
 		if err != nil {
 			return false, err.Error(), nil

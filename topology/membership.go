@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // membershipWait bounds AddNode and RemoveNode, ctx permitting.
@@ -73,7 +75,7 @@ func (a *Admin) AddNode(ctx context.Context, addrs []string, newAddr, replicaOfI
 		members = append(members, v.Addr)
 	}
 	watch := append(slices.Clone(members), newAddr)
-	err = poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		why := joinPending(a.Snapshot(ctx, watch), newAddr, id)
 		return why == "", why, nil
 	})
@@ -83,7 +85,7 @@ func (a *Admin) AddNode(ctx context.Context, addrs []string, newAddr, replicaOfI
 	if replicaOfID == "" {
 		return id, nil
 	}
-	err = poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		if _, err := a.Do(ctx, newAddr, "CLUSTER", "REPLICATE", master.ID); err != nil {
 			return false, err.Error(), nil // "Unknown node" until gossip reaches it
 		}
@@ -92,7 +94,7 @@ func (a *Admin) AddNode(ctx context.Context, addrs []string, newAddr, replicaOfI
 	if err != nil {
 		return id, fmt.Errorf("add node %s: replicate %s: %w", newAddr, nodeText(master), err)
 	}
-	err = poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		text, err := a.DoText(ctx, newAddr, "INFO", "replication")
 		if err != nil {
 			return false, err.Error(), nil
@@ -240,7 +242,7 @@ func (a *Admin) RemoveNode(ctx context.Context, addrs []string, id string) error
 		}
 	}
 	errs := make([]error, len(targets))
-	parallel(len(targets), func(i int) error {
+	wait.Parallel(len(targets), func(i int) error {
 		if _, err := a.Do(ctx, targets[i], "CLUSTER", "FORGET", n.ID); err != nil && !strings.Contains(err.Error(), "Unknown node") {
 			errs[i] = err
 		}
@@ -255,7 +257,7 @@ func (a *Admin) RemoveNode(ctx context.Context, addrs []string, id string) error
 			resetErr = fmt.Errorf("the node was forgotten but not reset, so it still knows the cluster: %w", err)
 		}
 	}
-	err = poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		var why []string
 		for _, v := range a.Snapshot(ctx, targets).Reachable() {
 			if _, ok := findNode(v.Nodes, n.ID); ok {

@@ -1,4 +1,4 @@
-package topology
+package topology_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/testcluster"
 )
 
 func TestMigrateTimedOut(t *testing.T) {
@@ -24,8 +27,8 @@ func TestMigrateTimedOut(t *testing.T) {
 		{errors.New("NOKEY"), false},
 		{errors.New("dial tcp 127.0.0.1:7002: connect: connection refused"), false},
 	} {
-		if got := migrateTimedOut(tt.err); got != tt.want {
-			t.Errorf("migrateTimedOut(%q) = %v, want %v", tt.err, got, tt.want)
+		if got := MigrateTimedOut(tt.err); got != tt.want {
+			t.Errorf("MigrateTimedOut(%q) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }
@@ -46,7 +49,7 @@ func TestMigrateTimeoutBigKey(t *testing.T) {
 	owners := s.Owners()
 	from, to := owners[0], owners[NumSlots-1]
 	src, dst := s.AddrOf(from), s.AddrOf(to)
-	key := keysForSlot(0, 1)[0]
+	key := testcluster.KeysForSlot(0, 1)[0]
 	const size = 16 << 20
 	value := make([]byte, size)
 	r := rand.New(rand.NewPCG(16, 16))

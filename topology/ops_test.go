@@ -1,4 +1,4 @@
-package topology
+package topology_test
 
 import (
 	"context"
@@ -10,40 +10,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	. "github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/testcluster"
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
-
-// keysForSlot returns n keys that hash to slot.
-func keysForSlot(slot, n int) []string {
-	var out []string
-	for i := 0; len(out) < n; i++ {
-		k := fmt.Sprintf("k%d", i)
-		if KeySlot(k) == slot {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// writeKeys sets every key to "v:"+key on the node at addr.
-func writeKeys(ctx context.Context, t *testing.T, a *Admin, addr string, keys []string) {
-	t.Helper()
-	for _, k := range keys {
-		if _, err := a.Do(ctx, addr, "SET", k, "v:"+k); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// readKeys checks every key reads back "v:"+key from the node at addr.
-func readKeys(ctx context.Context, t *testing.T, a *Admin, addr string, keys []string) {
-	t.Helper()
-	for _, k := range keys {
-		v, err := a.DoText(ctx, addr, "GET", k)
-		if err != nil || v != "v:"+k {
-			t.Errorf("GET %s on %s = %q, %v; want %q", k, addr, v, err, "v:"+k)
-		}
-	}
-}
 
 // readKeysFromOwners reads every key from the owner of its slot, as the
 // majority says, and checks no other master holds a copy.
@@ -52,7 +23,7 @@ func readKeysFromOwners(ctx context.Context, t *testing.T, a *Admin, addrs []str
 	s := a.Snapshot(ctx, addrs)
 	owners := s.Owners()
 	for _, k := range keys {
-		readKeys(ctx, t, a, s.AddrOf(owners[KeySlot(k)]), []string{k})
+		testcluster.ReadKeys(ctx, t, a, s.AddrOf(owners[KeySlot(k)]), []string{k})
 	}
 	slots := map[int]int{}
 	for _, k := range keys {
@@ -60,8 +31,8 @@ func readKeysFromOwners(ctx context.Context, t *testing.T, a *Admin, addrs []str
 	}
 	for slot, want := range slots {
 		total := 0
-		for _, m := range reachableMasters(s) {
-			n, err := a.countKeys(ctx, m.Addr, slot)
+		for _, m := range ReachableMasters(s) {
+			n, err := a.CountKeys(ctx, m.Addr, slot)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,23 +42,6 @@ func readKeysFromOwners(ctx context.Context, t *testing.T, a *Admin, addrs []str
 			t.Errorf("slot %d: %d keys on all masters together, want %d", slot, total, want)
 		}
 	}
-}
-
-// healthy waits at the health gate and checks that every node's slot map
-// is the same.
-func healthy(ctx context.Context, t *testing.T, a *Admin, addrs []string, e Expect) *Snapshot {
-	t.Helper()
-	s, err := a.WaitHealthy(ctx, addrs, e, 20*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := slotMap(s.Views[0])
-	for _, v := range s.Views[1:] {
-		if *slotMap(v) != *first {
-			t.Errorf("%s's CLUSTER NODES differs from %s's", v.Addr, s.Views[0].Addr)
-		}
-	}
-	return s
 }
 
 // redisCLICheck cross-checks with redis-cli --cluster check, where installed.
@@ -115,17 +69,6 @@ func slotCount(s *Snapshot) map[string]int {
 	return out
 }
 
-func replicaOf(t *testing.T, s *Snapshot, master string) NodeInfo {
-	t.Helper()
-	for _, m := range s.Members() {
-		if m.IsReplica() && m.MasterID == master {
-			return m
-		}
-	}
-	t.Fatalf("master %s has no replica", short(master))
-	return NodeInfo{}
-}
-
 func TestReshard(t *testing.T) {
 	l, c, a := newLocalCluster(t, "t-reshard", 3, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -136,9 +79,9 @@ func TestReshard(t *testing.T) {
 	from, to := owners[0], owners[NumSlots-1]
 	var keys []string
 	for slot := 0; slot < 10; slot++ {
-		keys = append(keys, keysForSlot(slot, 5)...)
+		keys = append(keys, testcluster.KeysForSlot(slot, 5)...)
 	}
-	writeKeys(ctx, t, a, s.AddrOf(from), keys)
+	testcluster.WriteKeys(ctx, t, a, s.AddrOf(from), keys)
 
 	var steps []string
 	res, err := a.Reshard(ctx, addrs, from[:6], s.AddrOf(to), 10, ReshardOptions{
@@ -154,30 +97,30 @@ func TestReshard(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Slots != 10 || res.Keys != 50 || len(res.Moved) != 1 || res.Moved[0] != (SlotRange{0, 9}) || res.From != from || res.To != to {
-		t.Errorf("result = %+v, want 10 slots (0-9) and 50 keys from %s to %s", res, short(from), short(to))
+		t.Errorf("result = %+v, want 10 slots (0-9) and 50 keys from %s to %s", res, Short(from), Short(to))
 	}
 	// 5 keys in batches of 3: two batches, and a third GETKEYSINSLOT that finds none.
 	wantSteps := "set-importing set-migrating migrate-batch migrate-batch migrate-batch set-node-target set-node-source set-node-others"
 	if got := strings.Join(steps, " "); got != wantSteps {
 		t.Errorf("hook saw %s\nwant %s", got, wantSteps)
 	}
-	readKeys(ctx, t, a, s.AddrOf(to), keys)
-	after := healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
+	testcluster.ReadKeys(ctx, t, a, s.AddrOf(to), keys)
+	after := testcluster.Healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
 	for _, v := range after.Views {
-		m := slotMap(v)
+		m := SlotMap(v)
 		for slot := 0; slot < 10; slot++ {
 			if m[slot] != to {
-				t.Errorf("%s says slot %d belongs to %s", v.Addr, slot, short(m[slot]))
+				t.Errorf("%s says slot %d belongs to %s", v.Addr, slot, Short(m[slot]))
 			}
 		}
 	}
 	redisCLICheck(t, addrs[0])
 
 	testBusyKey(ctx, t, a, addrs, from, to)
-	healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
+	testcluster.Healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
 	redisCLICheck(t, addrs[0])
 
-	replica := replicaOf(t, after, to)
+	replica := testcluster.ReplicaOf(t, after, to)
 	for _, tc := range []struct {
 		name, from, to string
 		slots          int
@@ -186,8 +129,8 @@ func TestReshard(t *testing.T) {
 		{"unknown source", "ffffffffff", to, 1, `source: unknown node "ffffffffff"`},
 		{"same node", from, from[:8], 1, "the same node"},
 		{"too many slots", from, to, 6000, "fewer than the 6000 asked"},
-		{"target is a replica", from, replica.ID, 1, "target " + replica.Addr + " (" + short(replica.ID) + ") is a replica"},
-		{"source is a replica", replica.ID, from, 1, "source " + replica.Addr + " (" + short(replica.ID) + ") is a replica"},
+		{"target is a replica", from, replica.ID, 1, "target " + replica.Addr + " (" + Short(replica.ID) + ") is a replica"},
+		{"source is a replica", replica.ID, from, 1, "source " + replica.Addr + " (" + Short(replica.ID) + ") is a replica"},
 		{"no slots", from, to, 0, "want at least 1"},
 	} {
 		if _, err := a.Reshard(ctx, addrs, tc.from, tc.to, tc.slots, ReshardOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -222,7 +165,7 @@ func TestReshard(t *testing.T) {
 	if err := l.RemoveNode(ctx, c, dead.Name); err != nil {
 		t.Fatal(err)
 	}
-	healthy(ctx, t, a, c.Addrs(), Expect{Masters: 3, Replicas: 1})
+	testcluster.Healthy(ctx, t, a, c.Addrs(), Expect{Masters: 3, Replicas: 1})
 }
 
 // testBusyKey: keys already on the target stop a migration unless their
@@ -244,16 +187,16 @@ func testBusyKey(ctx context.Context, t *testing.T, a *Admin, addrs []string, fr
 			t.Fatal(err)
 		}
 	}
-	same := keysForSlot(20, 3)
-	writeKeys(ctx, t, a, src, same)
+	same := testcluster.KeysForSlot(20, 3)
+	testcluster.WriteKeys(ctx, t, a, src, same)
 	plant(20, same[0], "v:"+same[0])
 	if _, err := a.MigrateSlot(ctx, addrs, 20, from, to, ReshardOptions{}); err != nil {
 		t.Errorf("migrate with an identical copy on the target: %v", err)
 	}
-	readKeys(ctx, t, a, dst, same)
+	testcluster.ReadKeys(ctx, t, a, dst, same)
 
-	differ := keysForSlot(21, 3)
-	writeKeys(ctx, t, a, src, differ)
+	differ := testcluster.KeysForSlot(21, 3)
+	testcluster.WriteKeys(ctx, t, a, src, differ)
 	plant(21, differ[1], "other")
 	_, err := a.MigrateSlot(ctx, addrs, 21, from, to, ReshardOptions{})
 	if err == nil || !strings.Contains(err.Error(), "1 key of slot 21 exist on both") || !strings.Contains(err.Error(), differ[1]) {
@@ -266,7 +209,7 @@ func testBusyKey(ctx context.Context, t *testing.T, a *Admin, addrs []string, fr
 	if _, err := a.MigrateSlot(ctx, addrs, 21, from, to, ReshardOptions{Replace: true}); err != nil {
 		t.Fatalf("migrate with Replace: %v", err)
 	}
-	readKeys(ctx, t, a, dst, differ)
+	testcluster.ReadKeys(ctx, t, a, dst, differ)
 }
 
 var errStop = errors.New("stopped by the test")
@@ -315,8 +258,8 @@ func TestReshardInterrupted(t *testing.T) {
 			}
 			var keys []string
 			if !tc.noKeys {
-				keys = keysForSlot(slot, 6)
-				writeKeys(ctx, t, a, s.AddrOf(from), keys)
+				keys = testcluster.KeysForSlot(slot, 6)
+				testcluster.WriteKeys(ctx, t, a, s.AddrOf(from), keys)
 			}
 			seen := 0
 			_, err := a.MigrateSlot(ctx, addrs, slot, from, to, ReshardOptions{
@@ -334,8 +277,8 @@ func TestReshardInterrupted(t *testing.T) {
 				t.Fatalf("MigrateSlot: %v, want it stopped before %s", err, tc.step)
 			}
 			if tc.splitKey {
-				nf, _ := a.countKeys(ctx, s.AddrOf(from), slot)
-				nt, _ := a.countKeys(ctx, s.AddrOf(to), slot)
+				nf, _ := a.CountKeys(ctx, s.AddrOf(from), slot)
+				nt, _ := a.CountKeys(ctx, s.AddrOf(to), slot)
 				if nf != 2 || nt != 4 {
 					t.Errorf("after one batch: %d keys on the source, %d on the target; want 2 and 4", nf, nt)
 				}
@@ -364,9 +307,9 @@ func TestReshardInterrupted(t *testing.T) {
 			if tc.open && len(res.Actions) == 0 {
 				t.Error("fix did nothing")
 			}
-			after := healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
+			after := testcluster.Healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
 			if got := after.Owners()[slot]; got != ends[tc.owner] {
-				t.Errorf("slot %d belongs to %s after the fix, want the %s %s", slot, short(got), tc.owner, short(ends[tc.owner]))
+				t.Errorf("slot %d belongs to %s after the fix, want the %s %s", slot, Short(got), tc.owner, Short(ends[tc.owner]))
 			}
 			readKeysFromOwners(ctx, t, a, addrs, keys)
 		})
@@ -387,10 +330,10 @@ func TestFixUncovered(t *testing.T) {
 	// none, and 16000 the third's: without them, the third has fewest slots.
 	// Slot 16000 has keys on the third master and fewer on the first.
 	first, holder, third := owners[0], owners[5461], owners[NumSlots-1]
-	keys := keysForSlot(5461, 3)
-	writeKeys(ctx, t, a, s.AddrOf(holder), keys)
-	split := keysForSlot(16000, 5)
-	writeKeys(ctx, t, a, s.AddrOf(third), split[:3])
+	keys := testcluster.KeysForSlot(5461, 3)
+	testcluster.WriteKeys(ctx, t, a, s.AddrOf(holder), keys)
+	split := testcluster.KeysForSlot(16000, 5)
+	testcluster.WriteKeys(ctx, t, a, s.AddrOf(third), split[:3])
 	if _, err := a.Do(ctx, s.AddrOf(first), "CLUSTER", "SETSLOT", 16000, "IMPORTING", third); err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +352,7 @@ func TestFixUncovered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err := poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+	err := wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 		for _, p := range a.Snapshot(ctx, addrs).Problems(Expect{}) {
 			if p.Kind == "uncovered" {
 				return true, "", nil
@@ -427,16 +370,16 @@ func TestFixUncovered(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fix: %v", err)
 	}
-	after := healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
+	after := testcluster.Healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
 	got := after.Owners()
 	if got[5461] != holder {
-		t.Errorf("slot 5461 (with keys) went to %s, want %s", short(got[5461]), short(holder))
+		t.Errorf("slot 5461 (with keys) went to %s, want %s", Short(got[5461]), Short(holder))
 	}
 	if got[16000] != third {
-		t.Errorf("slot 16000 (3 keys on %s, 2 on %s) went to %s", short(third), short(first), short(got[16000]))
+		t.Errorf("slot 16000 (3 keys on %s, 2 on %s) went to %s", Short(third), Short(first), Short(got[16000]))
 	}
 	if got[NumSlots-1] != third {
-		t.Errorf("slot %d (no keys) went to %s, want %s (fewest slots)", NumSlots-1, short(got[NumSlots-1]), short(third))
+		t.Errorf("slot %d (no keys) went to %s, want %s (fewest slots)", NumSlots-1, Short(got[NumSlots-1]), Short(third))
 	}
 	readKeysFromOwners(ctx, t, a, addrs, keys)
 	redisCLICheck(t, addrs[0])
@@ -450,8 +393,8 @@ func TestRebalance(t *testing.T) {
 	s := a.Snapshot(ctx, addrs)
 	owners := s.Owners()
 	from, to := owners[0], owners[NumSlots-1]
-	keys := append(keysForSlot(0, 3), keysForSlot(299, 3)...)
-	writeKeys(ctx, t, a, s.AddrOf(from), keys)
+	keys := append(testcluster.KeysForSlot(0, 3), testcluster.KeysForSlot(299, 3)...)
+	testcluster.WriteKeys(ctx, t, a, s.AddrOf(from), keys)
 	if _, err := a.Reshard(ctx, addrs, from, to, 300, ReshardOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -462,14 +405,14 @@ func TestRebalance(t *testing.T) {
 	for _, m := range res.Moves {
 		t.Log(m)
 	}
-	if res.Slots != 301 || plannedSlots(res.Moves) != 301 {
-		t.Errorf("rebalance moved %d of %d planned slots, want 301", res.Slots, plannedSlots(res.Moves))
+	if res.Slots != 301 || PlannedSlots(res.Moves) != 301 {
+		t.Errorf("rebalance moved %d of %d planned slots, want 301", res.Slots, PlannedSlots(res.Moves))
 	}
-	after := healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
+	after := testcluster.Healthy(ctx, t, a, addrs, Expect{Masters: 3, Replicas: 1})
 	counts := slotCount(after)
 	for id, n := range counts {
 		if n < 5461 || n > 5462 {
-			t.Errorf("master %s has %d slots after rebalance, want 5461 or 5462", short(id), n)
+			t.Errorf("master %s has %d slots after rebalance, want 5461 or 5462", Short(id), n)
 		}
 	}
 	readKeysFromOwners(ctx, t, a, addrs, keys)
@@ -481,23 +424,6 @@ func TestRebalance(t *testing.T) {
 	}
 }
 
-// roles checks that every node's view shows master as a master and
-// replica as its replica.
-func roles(ctx context.Context, t *testing.T, a *Admin, addrs []string, master, replica string) {
-	t.Helper()
-	for _, v := range a.Snapshot(ctx, addrs).Views {
-		if v.Err != "" {
-			t.Errorf("%s: %s", v.Addr, v.Err)
-			continue
-		}
-		m, _ := findNode(v.Nodes, master)
-		r, _ := findNode(v.Nodes, replica)
-		if !m.IsMaster() || !r.IsReplica() || r.MasterID != master {
-			t.Errorf("%s sees %s as %s and %s as %s; want master, and replica of the first", v.Addr, short(master), nodeRole(m), short(replica), nodeRole(r))
-		}
-	}
-}
-
 func TestFailover(t *testing.T) {
 	_, c, a := newLocalCluster(t, "t-failover", 3, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -505,11 +431,11 @@ func TestFailover(t *testing.T) {
 	addrs := c.Addrs()
 	s := a.Snapshot(ctx, addrs)
 	m := s.Owners()[0]
-	r := replicaOf(t, s, m).ID
+	r := testcluster.ReplicaOf(t, s, m).ID
 	e := Expect{Masters: 3, Replicas: 1}
 
 	_, err := a.Failover(ctx, addrs, m, FailoverDefault, 5*time.Second)
-	if err == nil || !strings.Contains(err.Error(), "is a master with 5461 slots, not a replica") || !strings.Contains(err.Error(), short(r)) {
+	if err == nil || !strings.Contains(err.Error(), "is a master with 5461 slots, not a replica") || !strings.Contains(err.Error(), Short(r)) {
 		t.Errorf("failover of a master: %v; want a refusal naming its replica", err)
 	}
 	if _, err := a.Failover(ctx, addrs, r, "soft", 5*time.Second); err == nil || !strings.Contains(err.Error(), "want default, force or takeover") {
@@ -529,10 +455,10 @@ func TestFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%s failover took %s", tc.mode, took)
-			roles(ctx, t, a, addrs, tc.promote, tc.demote)
-			after := healthy(ctx, t, a, addrs, e)
+			testcluster.Roles(ctx, t, a, addrs, tc.promote, tc.demote)
+			after := testcluster.Healthy(ctx, t, a, addrs, e)
 			if got := after.Owners()[0]; got != tc.promote {
-				t.Errorf("slot 0 belongs to %s, want %s", short(got), short(tc.promote))
+				t.Errorf("slot 0 belongs to %s, want %s", Short(got), Short(tc.promote))
 			}
 		})
 	}
@@ -569,16 +495,16 @@ func TestAddRemoveNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := c.Addrs()
-	roles(ctx, t, a, all, id1, id2)
-	healthy(ctx, t, a, all, Expect{Masters: 3})
+	testcluster.Roles(ctx, t, a, all, id1, id2)
+	testcluster.Healthy(ctx, t, a, all, Expect{Masters: 3})
 
 	// With slots it cannot go.
-	keys := keysForSlot(0, 4)
-	writeKeys(ctx, t, a, s.AddrOf(first), keys)
+	keys := testcluster.KeysForSlot(0, 4)
+	testcluster.WriteKeys(ctx, t, a, s.AddrOf(first), keys)
 	if _, err := a.Reshard(ctx, all, first, id1, 5, ReshardOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	readKeys(ctx, t, a, n1.Addr, keys)
+	testcluster.ReadKeys(ctx, t, a, n1.Addr, keys)
 	err = a.RemoveNode(ctx, all, id1)
 	want := regexp.MustCompile(`^node ` + id1[:8] + ` is a master with 5 slots: move them first \(harness cluster reshard --from ` + id1[:8] + ` --to [0-9a-f]{8} --slots 5, or harness cluster rebalance\)$`)
 	if err == nil || !want.MatchString(err.Error()) {
@@ -606,7 +532,7 @@ func TestAddRemoveNode(t *testing.T) {
 	// Its replica moved to another master; a replica can go at once.
 	after := a.Snapshot(ctx, rest)
 	if r, _ := after.Node(id2); !r.IsReplica() || r.MasterID == id1 {
-		t.Errorf("the removed master's replica is now %s", nodeRole(r))
+		t.Errorf("the removed master's replica is now %s", NodeRole(r))
 	}
 	if err := a.RemoveNode(ctx, rest, n2.Addr); err != nil {
 		t.Fatal(err)
@@ -615,7 +541,7 @@ func TestAddRemoveNode(t *testing.T) {
 	if err := l.RemoveNode(ctx, c, n2.Name); err != nil {
 		t.Fatal(err)
 	}
-	healthy(ctx, t, a, c.Addrs(), Expect{Masters: 3, Replicas: 1})
+	testcluster.Healthy(ctx, t, a, c.Addrs(), Expect{Masters: 3, Replicas: 1})
 	readKeysFromOwners(ctx, t, a, c.Addrs(), keys)
 	redisCLICheck(t, c.Addrs()[0])
 }
@@ -634,8 +560,8 @@ func withoutAddr(addrs []string, addr string) []string {
 func gone(ctx context.Context, t *testing.T, a *Admin, addrs []string, id string) {
 	t.Helper()
 	for _, v := range a.Snapshot(ctx, addrs).Views {
-		if _, ok := findNode(v.Nodes, id); ok || v.Err != "" {
-			t.Errorf("%s still lists %s (%s)", v.Addr, short(id), v.Err)
+		if _, ok := FindNode(v.Nodes, id); ok || v.Err != "" {
+			t.Errorf("%s still lists %s (%s)", v.Addr, Short(id), v.Err)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // LagWithin is how long ReplicaLagMS waits for a replica to catch up
@@ -57,7 +59,7 @@ func (a *Admin) Describe(ctx context.Context, st *Status, within time.Duration) 
 	}
 	var mu sync.Mutex
 	labels := map[string]bool{}
-	parallel(len(st.Nodes), func(i int) error {
+	wait.Parallel(len(st.Nodes), func(i int) error {
 		n := &st.Nodes[i]
 		if !n.Reachable {
 			return nil

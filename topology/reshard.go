@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // Step is one step of the slot migration protocol. The constants are in
@@ -171,7 +173,7 @@ const settleWithin = 10 * time.Second
 func (m *migrator) settle(ctx context.Context, a *Admin, addrs []string) {
 	wctx, cancel := context.WithTimeout(ctx, settleWithin)
 	defer cancel()
-	err := poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
+	err := wait.Poll(wctx, 50*time.Millisecond, func() (bool, string, error) {
 		for _, p := range a.Snapshot(wctx, addrs).Problems(Expect{}) {
 			if p.Kind == "disagree" {
 				return false, p.Detail, nil
@@ -459,7 +461,7 @@ func (m *migrator) tellOwner(ctx context.Context, slot int, owner NodeInfo, mast
 	}
 	m.mu.Unlock()
 	errs := make([]error, len(ask))
-	parallel(len(ask), func(i int) error {
+	wait.Parallel(len(ask), func(i int) error {
 		_, errs[i] = m.a.Do(ctx, ask[i].Addr, "CLUSTER", "SETSLOT", slot, "NODE", owner.ID)
 		return nil
 	})

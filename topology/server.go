@@ -16,6 +16,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis-harness/harness/topology/internal/flock"
+	"github.com/redis-harness/harness/topology/internal/logtail"
 )
 
 // A server is a value: the host's redis-server, a named build fetched from
@@ -121,9 +124,13 @@ func (s Server) ServerName() string {
 	return s.Kind + "-server"
 }
 
+// NodeImageRepo is the repository of the docker node images made from
+// servers (Image).
+const NodeImageRepo = "redis-harness-node"
+
 // Image is the docker node image made from this server:
 // redis-harness-node:<name> for a fetched build, redis-harness-node:<version>
-// for the host's redis-server (as DefaultImage names it).
+// for the host's redis-server (as the docker backend's DefaultImage names it).
 func (s Server) Image() string {
 	if s.Root == "" {
 		return NodeImageRepo + ":" + s.Version
@@ -374,7 +381,7 @@ func (sv Servers) Fetch(ctx context.Context, name string, o FetchOptions) (Serve
 	if err := os.MkdirAll(sv.Dir, 0o755); err != nil {
 		return Server{}, fmt.Errorf("servers fetch %s: %w", name, err)
 	}
-	unlock, err := lockFile(filepath.Join(sv.Dir, ".lock"), syscall.LOCK_EX)
+	unlock, err := flock.Lock(filepath.Join(sv.Dir, ".lock"), syscall.LOCK_EX)
 	if err != nil {
 		return Server{}, err
 	}
@@ -441,7 +448,7 @@ func (sv Servers) apt(ctx context.Context, dir string, args ...string) ([]byte, 
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return out, fmt.Errorf("apt-get %s: %v\n%s", strings.Join(args, " "), err, tail(out, 15))
+		return out, fmt.Errorf("apt-get %s: %v\n%s", strings.Join(args, " "), err, logtail.Last(out, 15))
 	}
 	return out, nil
 }
@@ -866,4 +873,54 @@ func (a *Admin) Identify(ctx context.Context, addr string) (ServerIdentity, erro
 		return ServerIdentity{}, fmt.Errorf("INFO server of %s: %w", addr, err)
 	}
 	return ParseServerIdentity(text)
+}
+
+// ServerFile is one file of an empty root that runs a server: its path
+// there and the file on this machine that supplies its content (symlinks
+// resolved).
+type ServerFile struct {
+	Path   string
+	Source string
+}
+
+// Files lists what a fetched build needs on an empty root (a docker image
+// FROM scratch, another host): the server under its server name, the CLI,
+// the loader at its PT_INTERP path, and the closure of libraries both load,
+// in /usr/lib/<triplet> where the loader looks.
+func (s Server) Files() ([]ServerFile, error) {
+	cli := filepath.Join(filepath.Dir(s.Bin), s.Kind+"-cli")
+	loader, libDir, err := treeLoader(s.Root, s.Bin)
+	if err != nil {
+		return nil, err
+	}
+	interp, err := elfInterp(s.Bin)
+	if err != nil {
+		return nil, err
+	}
+	triplet := filepath.Base(libDir)
+	files := []ServerFile{
+		{Path: "/usr/bin/" + s.ServerName(), Source: s.Bin},
+		{Path: "/usr/bin/" + s.Kind + "-cli", Source: cli},
+		{Path: interp, Source: loader},
+	}
+	seen := map[string]bool{}
+	for _, prog := range []string{s.Bin, cli} {
+		libs, err := closure(prog, libDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range libs {
+			if seen[l] || l == filepath.Base(interp) {
+				continue
+			}
+			seen[l] = true
+			src, err := filepath.EvalSymlinks(filepath.Join(libDir, l))
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, ServerFile{Path: "/usr/lib/" + triplet + "/" + l, Source: src})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
 }

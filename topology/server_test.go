@@ -161,12 +161,30 @@ func TestFetchRefusesWrongVersion(t *testing.T) {
 }
 
 // fakeDebs writes into dir one package per name the build downloads: the
-// server's with bin as redis-check-rdb and its libraries (as ldd finds
-// them) in /usr/lib/x86_64-linux-gnu, the others empty.
+// server's with bin as redis-check-rdb and the libraries it loads, with
+// the loader, from this machine's /usr/lib/x86_64-linux-gnu, the others
+// empty.
 func fakeDebs(ctx context.Context, t *testing.T, dir, bin string, b ServerBuild) error {
-	files, err := imageFiles(ctx, []string{bin})
+	const hostLibs = "/usr/lib/x86_64-linux-gnu"
+	libs, err := closure(bin, hostLibs)
 	if err != nil {
 		return err
+	}
+	interp, err := elfInterp(bin)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return err
+	}
+	files := []ServerFile{{Path: bin, Source: real}}
+	for _, l := range append(libs, filepath.Base(interp)) {
+		src, err := filepath.EvalSymlinks(filepath.Join(hostLibs, l))
+		if err != nil {
+			return err
+		}
+		files = append(files, ServerFile{Path: filepath.Join(hostLibs, l), Source: src})
 	}
 	for i, pkg := range append([]string{b.Package}, b.Libs...) {
 		tree := filepath.Join(t.TempDir(), pkg)

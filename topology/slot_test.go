@@ -1,11 +1,9 @@
 package topology
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"testing"
-	"time"
 )
 
 func TestHashTag(t *testing.T) {
@@ -39,44 +37,6 @@ func TestKeySlotGolden(t *testing.T) {
 	}
 	if KeySlot("{user:123}:profile") != KeySlot("{user:123}:cart") {
 		t.Error("keys sharing a hash tag must share a slot")
-	}
-}
-
-// TestKeySlotLive asks a real node, for the golden keys and a few thousand more.
-func TestKeySlotLive(t *testing.T) {
-	l, err := NewLocal(Store{Dir: t.TempDir()})
-	if err != nil {
-		t.Skipf("skipping: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := l.Up(ctx, Spec{Name: "keyslot", Masters: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Down(context.Background(), c)
-	a := NewAdmin()
-	defer a.Close()
-	keys := []string{}
-	for k := range readKeyslots(t) {
-		keys = append(keys, k)
-	}
-	for i := 0; i < 2000; i++ {
-		keys = append(keys, "k"+string(rune('a'+i%26))+string(rune(i)), "{t"+string(rune(i%300))+"}x")
-	}
-	pipe := a.Client(c.Nodes[0].Addr).Pipeline()
-	for _, k := range keys {
-		pipe.ClusterKeySlot(ctx, k)
-	}
-	cmds, err := pipe.Exec(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, cmd := range cmds {
-		v, _ := cmd.(interface{ Val() int64 })
-		if got := KeySlot(keys[i]); int64(got) != v.Val() {
-			t.Errorf("KeySlot(%q) = %d, CLUSTER KEYSLOT says %d", keys[i], got, v.Val())
-		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/redis-harness/harness/topology/internal/flock"
 )
 
 // Store keeps what the harness knows about the clusters it made: one
@@ -120,13 +122,7 @@ func (s Store) Lock() (func(), error) {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lock state dir: %w", err)
 	}
-	return lockFile(filepath.Join(s.Dir, ".lock"), syscall.LOCK_EX)
-}
-
-// machineLock is held while local nodes are given addresses and bind them:
-// stores are per user or per test, but loopback addresses are per machine.
-func machineLock() (func(), error) {
-	return lockFile(filepath.Join(os.TempDir(), "redis-harness-local.lock"), syscall.LOCK_EX)
+	return flock.Lock(filepath.Join(s.Dir, ".lock"), syscall.LOCK_EX)
 }
 
 // heldFile is the lock a process holds on a cluster it is using (Hold).
@@ -138,7 +134,7 @@ const heldFile = "held.lock"
 // teardown; a cluster made by cluster up is held by no one once the
 // command has returned.
 func (s Store) Hold(name string) (release func(), err error) {
-	release, err = lockFile(filepath.Join(s.ClusterDir(name), heldFile), syscall.LOCK_EX|syscall.LOCK_NB)
+	release, err = flock.Lock(filepath.Join(s.ClusterDir(name), heldFile), syscall.LOCK_EX|syscall.LOCK_NB)
 	if err != nil {
 		return nil, fmt.Errorf("hold cluster %s: %w (another process holds it)", name, err)
 	}
@@ -158,21 +154,4 @@ func Held(clusterDir string) bool {
 	}
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false
-}
-
-// lockFile takes a flock on path (created if missing) with how:
-// LOCK_EX waits for it, LOCK_EX|LOCK_NB fails at once when it is held.
-func lockFile(path string, how int) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
 }

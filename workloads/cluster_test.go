@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/local"
 )
 
 // The integration tests share one local 3×1 cluster, made on first use and
@@ -22,7 +23,7 @@ var shared struct {
 	skip  string
 	err   error
 	dir   string
-	local *topology.Local
+	local *local.Backend
 	c     *topology.Cluster
 	admin *topology.Admin
 }
@@ -58,7 +59,7 @@ func localCluster(t testing.TB) (*topology.Admin, []string) {
 			return
 		}
 		shared.dir = dir
-		l, err := topology.NewLocal(topology.Store{Dir: dir})
+		l, err := local.New(topology.Store{Dir: dir})
 		if err != nil {
 			shared.skip = fmt.Sprintf("skipping: %v", err)
 			return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/local"
 )
 
 // TestClientFollowsFailover kills the master of a key's slot and waits
@@ -31,7 +32,7 @@ func TestClientFollowsFailover(t *testing.T) {
 
 func followFailover(t *testing.T, reloadEvery time.Duration) {
 	dir := t.TempDir()
-	l, err := topology.NewLocal(topology.Store{Dir: dir})
+	l, err := local.New(topology.Store{Dir: dir})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

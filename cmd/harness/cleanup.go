@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,11 +30,11 @@ func cleanupCommand() *cli.Command {
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
-			opts := topology.CleanupOptions{DryRun: c.Bool("dry-run"), Cluster: c.String("name"), RunStores: []string{c.String("store")}}
+			opts := backends.CleanupOptions{DryRun: c.Bool("dry-run"), Cluster: c.String("name"), RunStores: []string{c.String("store")}}
 			// Removal goes on after Ctrl-C: a half-made cleanup helps no one.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 2*time.Minute)
 			defer cancel()
-			rep, err := topology.CleanupWith(ctx, openStore(c), opts)
+			rep, err := backends.CleanupWith(ctx, openStore(c), opts)
 			if c.Bool("json") {
 				if perr := printJSON(c.App.Writer, rep); perr != nil {
 					return withCode(exitHarness, perr)
@@ -47,7 +47,7 @@ func cleanupCommand() *cli.Command {
 	}
 }
 
-func printCleanup(w io.Writer, rep topology.CleanupReport) {
+func printCleanup(w io.Writer, rep backends.CleanupReport) {
 	verb := "removed"
 	if rep.DryRun {
 		verb = "would remove"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,7 +37,7 @@ func clusterAddNodeCommand() *cli.Command {
 					return usageErr("add-node --addr: the harness cannot start nodes for a cluster it did not make; give --new-addr HOST:PORT of an empty node")
 				}
 				store := openStore(c)
-				if b, err = topology.OpenBackend(c.Context, t.cluster, store); err != nil {
+				if b, err = backends.Open(c.Context, t.cluster, store); err != nil {
 					return withCode(exitHarness, err)
 				}
 				n, err := b.AddNode(c.Context, t.cluster)

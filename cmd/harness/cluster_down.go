@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
+	"github.com/redis-harness/harness/topology/docker"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,7 +26,7 @@ func clusterDownCommand() *cli.Command {
 			cl, err := store.Load(name)
 			if errors.Is(err, topology.ErrNoCluster) {
 				// A record lost after a crash: docker resources are found by label.
-				if d, derr := topology.NewDocker(c.Context, store); derr == nil && topology.DockerAvailable(c.Context) == nil {
+				if d, derr := docker.New(c.Context, store); derr == nil && docker.Available(c.Context) == nil {
 					if names, _ := d.Clusters(c.Context); contains(names, name) {
 						cl = &topology.Cluster{Name: name, Backend: "docker"}
 						err = nil
@@ -34,7 +36,7 @@ func clusterDownCommand() *cli.Command {
 			if err != nil {
 				return withCode(exitHarness, err)
 			}
-			b, err := topology.OpenBackend(c.Context, cl, store)
+			b, err := backends.Open(c.Context, cl, store)
 			if err != nil {
 				return withCode(exitHarness, err)
 			}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/docker"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,8 +41,8 @@ func clusterListCommand() *cli.Command {
 				}
 				entries = append(entries, e)
 			}
-			if topology.DockerAvailable(c.Context) == nil {
-				if d, err := topology.NewDocker(c.Context, store); err == nil {
+			if docker.Available(c.Context) == nil {
+				if d, err := docker.New(c.Context, store); err == nil {
 					names, _ := d.Clusters(c.Context)
 					for _, n := range names {
 						if !known[n] {

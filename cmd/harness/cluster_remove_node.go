@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
 	"github.com/urfave/cli/v2"
 )
 
@@ -43,7 +43,7 @@ func clusterRemoveNodeCommand() *cli.Command {
 			if !ok {
 				return nil
 			}
-			b, err := topology.OpenBackend(c.Context, t.cluster, openStore(c))
+			b, err := backends.Open(c.Context, t.cluster, openStore(c))
 			if err != nil {
 				return withCode(exitHarness, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
 	"github.com/urfave/cli/v2"
 )
 
@@ -76,7 +77,7 @@ func clusterUp(c *cli.Context, o upOptions) error {
 	if _, err := store.Load(o.spec.Name); err == nil {
 		return usageErr("cluster %q already exists (harness cluster down --name %s removes it)", o.spec.Name, o.spec.Name)
 	}
-	b, why, err := topology.SelectBackend(ctx, o.backend, store)
+	b, why, err := backends.Select(ctx, o.backend, store)
 	if err != nil {
 		return withCode(exitHarness, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/docker"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,14 +42,14 @@ func imageCommand() *cli.Command {
 				}
 				if tag == "" {
 					var err error
-					if tag, err = topology.DefaultImage(); err != nil {
+					if tag, err = docker.DefaultImage(); err != nil {
 						return withCode(exitHarness, err)
 					}
 				}
-				if err := topology.DockerAvailable(c.Context); err != nil {
+				if err := docker.Available(c.Context); err != nil {
 					return withCode(exitHarness, fmt.Errorf("image build: %w", err))
 				}
-				d, err := topology.NewDocker(c.Context, openStore(c))
+				d, err := docker.New(c.Context, openStore(c))
 				if err != nil {
 					return withCode(exitHarness, err)
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/docker"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -217,7 +218,7 @@ func TestThirdPartyClientsAgree(t *testing.T) {
 	for _, backend := range []string{"local", "docker"} {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "docker" {
-				if err := topology.DockerAvailable(context.Background()); err != nil {
+				if err := docker.Available(context.Background()); err != nil {
 					t.Skipf("skipping: %v", err)
 				}
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/scenarios"
-	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/backends"
 	"github.com/redis-harness/harness/workloads"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -116,7 +116,7 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 		s.Client.Concurrency = c.Int("concurrency")
 	}
 	if b := c.String("backend"); b != "" {
-		if !contains(topology.Backends, b) {
+		if !contains(backends.Names, b) {
 			return usageErr("--backend %q: want auto, docker or local", b)
 		}
 		s.Backend = b
@@ -272,7 +272,7 @@ func runReplay(c *cli.Context) error {
 			return usageErr("--server %s with --replay: %v", v, err)
 		}
 	}
-	if b := c.String("backend"); b != "" && !contains(topology.Backends, b) {
+	if b := c.String("backend"); b != "" && !contains(backends.Names, b) {
 		return usageErr("--backend %q: want auto, docker or local", b)
 	}
 	fmt.Fprintf(c.App.Writer, "replaying %s: scenario %s, seed %d, %d nemesis actions\n", dir, s.Name, s.Seed, len(s.Nemesis.Timeline))

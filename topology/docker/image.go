@@ -1,4 +1,4 @@
-package topology
+package docker
 
 import (
 	"archive/tar"
@@ -19,15 +19,14 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+
+	"github.com/redis-harness/harness/topology"
 )
 
 // The node image is built here, with no registry: the engines this harness
 // runs against cannot pull. It holds this machine's redis-server and
 // redis-cli and the shared libraries they load, on an empty base.
 const (
-	// NodeImageRepo is the repository of the image DefaultImage names.
-	NodeImageRepo = "redis-harness-node"
-
 	nodeServer = "/usr/bin/redis-server"
 	nodeCLI    = "/usr/bin/redis-cli"
 )
@@ -42,7 +41,7 @@ func DefaultImage() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return NodeImageRepo + ":" + v, nil
+	return topology.NodeImageRepo + ":" + v, nil
 }
 
 // redisServerVersion runs bin --version and returns its v= field.
@@ -77,7 +76,7 @@ func parseRedisVersion(out string) (string, error) {
 // built from this machine's redis-server; any other missing image is an
 // error, since nothing can be pulled here. Build output goes to progress
 // (nil discards it).
-func (d *Docker) EnsureImage(ctx context.Context, image string, progress io.Writer) error {
+func (d *Backend) EnsureImage(ctx context.Context, image string, progress io.Writer) error {
 	_, err := d.api.ImageInspect(ctx, image)
 	if err == nil {
 		return nil
@@ -87,14 +86,14 @@ func (d *Docker) EnsureImage(ctx context.Context, image string, progress io.Writ
 	}
 	def, derr := DefaultImage()
 	if derr != nil || image != def {
-		return fmt.Errorf("image %s is not on this docker engine and cannot be pulled here (no registry): build it or load it (docker load -i …) first, or leave --image empty to build %s:<version> from this machine's redis-server", image, NodeImageRepo)
+		return fmt.Errorf("image %s is not on this docker engine and cannot be pulled here (no registry): build it or load it (docker load -i …) first, or leave --image empty to build %s:<version> from this machine's redis-server", image, topology.NodeImageRepo)
 	}
 	return d.BuildImage(ctx, image, progress)
 }
 
 // EnsureServerImage makes sure the node image of s (s.Image()) is on the
 // engine, building it from s when it is missing.
-func (d *Docker) EnsureServerImage(ctx context.Context, s Server, progress io.Writer) error {
+func (d *Backend) EnsureServerImage(ctx context.Context, s topology.Server, progress io.Writer) error {
 	if s.Root == "" {
 		return d.EnsureImage(ctx, s.Image(), progress)
 	}
@@ -111,7 +110,7 @@ func (d *Docker) EnsureServerImage(ctx context.Context, s Server, progress io.Wr
 // BuildImage builds the node image from this machine's redis-server and
 // redis-cli and tags it tag. Nothing is pulled: the image starts from
 // scratch. Build output goes to progress (nil discards it).
-func (d *Docker) BuildImage(ctx context.Context, tag string, progress io.Writer) error {
+func (d *Backend) BuildImage(ctx context.Context, tag string, progress io.Writer) error {
 	version, err := redisServerVersion(nodeServer)
 	if err != nil {
 		return err
@@ -126,59 +125,18 @@ func (d *Docker) BuildImage(ctx context.Context, tag string, progress io.Writer)
 // BuildServerImage builds the node image from a fetched build: its server
 // as /usr/bin/<kind>-server, its CLI, its loader at the path the binaries
 // name, and the libraries they load, all from the build's own tree.
-func (d *Docker) BuildServerImage(ctx context.Context, s Server, tag string, progress io.Writer) error {
+func (d *Backend) BuildServerImage(ctx context.Context, s topology.Server, tag string, progress io.Writer) error {
 	if s.Root == "" {
 		return fmt.Errorf("build image %s: server %s is not a fetched build (the host's is built by harness image build without --server)", tag, s.Name)
 	}
-	files, err := serverImageFiles(s)
+	files, err := s.Files()
 	if err != nil {
 		return fmt.Errorf("build image %s: %w", tag, err)
 	}
 	return d.buildImage(ctx, tag, files, imageDockerfile("/usr/bin/"+s.ServerName(), s.Kind, s.Version), progress)
 }
 
-// serverImageFiles lists a fetched build's image: the server under its
-// server name, the CLI, the loader at its PT_INTERP path, and the closure of
-// libraries both load, in /usr/lib/<triplet> where the loader looks.
-func serverImageFiles(s Server) ([]imageFile, error) {
-	cli := filepath.Join(filepath.Dir(s.Bin), s.Kind+"-cli")
-	loader, libDir, err := treeLoader(s.Root, s.Bin)
-	if err != nil {
-		return nil, err
-	}
-	interp, err := elfInterp(s.Bin)
-	if err != nil {
-		return nil, err
-	}
-	triplet := filepath.Base(libDir)
-	files := []imageFile{
-		{Path: "/usr/bin/" + s.ServerName(), Source: s.Bin},
-		{Path: "/usr/bin/" + s.Kind + "-cli", Source: cli},
-		{Path: interp, Source: loader},
-	}
-	seen := map[string]bool{}
-	for _, prog := range []string{s.Bin, cli} {
-		libs, err := closure(prog, libDir)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range libs {
-			if seen[l] || l == filepath.Base(interp) {
-				continue
-			}
-			seen[l] = true
-			src, err := filepath.EvalSymlinks(filepath.Join(libDir, l))
-			if err != nil {
-				return nil, err
-			}
-			files = append(files, imageFile{Path: "/usr/lib/" + triplet + "/" + l, Source: src})
-		}
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	return files, nil
-}
-
-func (d *Docker) buildImage(ctx context.Context, tag string, files []imageFile, dockerfile string, progress io.Writer) error {
+func (d *Backend) buildImage(ctx context.Context, tag string, files []topology.ServerFile, dockerfile string, progress io.Writer) error {
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -248,16 +206,9 @@ func readBuildStream(r io.Reader, w io.Writer) error {
 	}
 }
 
-// imageFile is one file of the image: its path in the image and the file on
-// this machine that supplies its content (symlinks resolved).
-type imageFile struct {
-	Path   string
-	Source string
-}
-
 // imageFiles lists the binaries and every shared library ldd says they load,
 // the dynamic loader included, sorted by path and without duplicates.
-func imageFiles(ctx context.Context, bins []string) ([]imageFile, error) {
+func imageFiles(ctx context.Context, bins []string) ([]topology.ServerFile, error) {
 	seen := map[string]bool{}
 	var paths []string
 	add := func(p string) {
@@ -284,13 +235,13 @@ func imageFiles(ctx context.Context, bins []string) ([]imageFile, error) {
 		}
 	}
 	sort.Strings(paths)
-	files := make([]imageFile, 0, len(paths))
+	files := make([]topology.ServerFile, 0, len(paths))
 	for _, p := range paths {
 		src, err := filepath.EvalSymlinks(p)
 		if err != nil {
 			return nil, fmt.Errorf("node image: %w", err)
 		}
-		files = append(files, imageFile{Path: p, Source: src})
+		files = append(files, topology.ServerFile{Path: p, Source: src})
 	}
 	return files, nil
 }
@@ -338,7 +289,7 @@ func parseLDD(out string) ([]string, error) {
 // imageContext writes the build context: the Dockerfile, and under rootfs/
 // the files, their parent directories, and empty /data and /tmp. Times are
 // fixed so that the same inputs give the same tar.
-func imageContext(files []imageFile, dockerfile string) ([]byte, error) {
+func imageContext(files []topology.ServerFile, dockerfile string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)
@@ -377,7 +328,7 @@ func imageContext(files []imageFile, dockerfile string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func addImageFile(tw *tar.Writer, f imageFile, mtime time.Time) error {
+func addImageFile(tw *tar.Writer, f topology.ServerFile, mtime time.Time) error {
 	src, err := os.Open(f.Source)
 	if err != nil {
 		return err

@@ -1,11 +1,13 @@
-package topology
+package docker
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,13 +16,17 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/backendkit"
+	"github.com/redis-harness/harness/topology/internal/logtail"
+	"github.com/redis-harness/harness/topology/internal/wait"
 	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 var (
-	_ Lifecycle    = (*Docker)(nil)
-	_ Network      = (*Docker)(nil)
-	_ FaultChecker = (*Docker)(nil)
+	_ topology.Lifecycle    = (*Backend)(nil)
+	_ topology.Network      = (*Backend)(nil)
+	_ topology.FaultChecker = (*Backend)(nil)
 )
 
 // Network faults on docker run iptables in each node container's network
@@ -30,32 +36,40 @@ var (
 // harness on the engine's own machine, as root: a remote engine's
 // containers have no /proc/<pid> here.
 
+// needRoot is the error of a network fault attempted without root.
+func needRoot(a topology.Ability) error {
+	return backendkit.NeedRoot("docker", "iptables rules entered into each node container's network namespace with nsenter", a)
+}
+
+// dockerKillWithin bounds waiting for a killed container to stop.
+const dockerKillWithin = 10 * time.Second
+
 // dockerNodeIface is the interface of a node container on its cluster's
 // network (a container's first network is eth0).
 const dockerNodeIface = "eth0"
 
 // CanFault: lifecycle faults go through the engine's API; network faults
 // need root, nsenter and iptables here, and an engine on this machine.
-func (d *Docker) CanFault(a Ability) error {
+func (d *Backend) CanFault(a topology.Ability) error {
 	switch a {
-	case AbilityLifecycle:
+	case topology.AbilityLifecycle:
 		return nil
-	case AbilityDisk:
+	case topology.AbilityDisk:
 		return d.CanDisk()
-	case AbilityPartition, AbilityNetem:
-		if err := needRoot(d.Name(), a); err != nil {
+	case topology.AbilityPartition, topology.AbilityNetem:
+		if err := needRoot(a); err != nil {
 			return err
 		}
-		if err := needTools(a, "nsenter", "iptables", "iptables-restore"); err != nil {
+		if err := backendkit.NeedTools(a, "nsenter", "iptables", "iptables-restore"); err != nil {
 			return err
 		}
-		if err := probeIptables(a); err != nil {
+		if err := backendkit.ProbeIptables(a); err != nil {
 			return err
 		}
 		if h, ok := d.api.(interface{ DaemonHost() string }); ok && !strings.HasPrefix(h.DaemonHost(), "unix://") {
 			return fmt.Errorf("%s faults on the docker backend enter the node containers' network namespaces from this machine, so they need the engine here, not at %s", a, h.DaemonHost())
 		}
-		if a == AbilityNetem {
+		if a == topology.AbilityNetem {
 			if err := netfilter.ProbeDelayLine(); err != nil {
 				return fmt.Errorf("netem faults on the docker backend: %w", err)
 			}
@@ -66,10 +80,10 @@ func (d *Docker) CanFault(a Ability) error {
 }
 
 // dockerNode finds the node and its container's id (or name).
-func dockerNode(c *Cluster, name string) (Node, string, error) {
+func dockerNode(c *topology.Cluster, name string) (topology.Node, string, error) {
 	n, ok := c.Node(name)
 	if !ok {
-		return Node{}, "", fmt.Errorf("cluster %s has no node %q", c.Name, name)
+		return topology.Node{}, "", fmt.Errorf("cluster %s has no node %q", c.Name, name)
 	}
 	id := n.Container
 	if id == "" {
@@ -78,7 +92,7 @@ func dockerNode(c *Cluster, name string) (Node, string, error) {
 	return n, id, nil
 }
 
-func (d *Docker) state(ctx context.Context, n Node, id string) (*container.State, error) {
+func (d *Backend) state(ctx context.Context, n topology.Node, id string) (*container.State, error) {
 	info, err := d.api.ContainerInspect(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: inspect container %s: %w", n.Name, id, err)
@@ -90,7 +104,7 @@ func (d *Docker) state(ctx context.Context, n Node, id string) (*container.State
 }
 
 // Kill sends SIGKILL to the node's container and waits until it has stopped.
-func (d *Docker) Kill(ctx context.Context, c *Cluster, name string) error {
+func (d *Backend) Kill(ctx context.Context, c *topology.Cluster, name string) error {
 	n, id, err := dockerNode(c, name)
 	if err != nil {
 		return err
@@ -114,9 +128,9 @@ func (d *Docker) Kill(ctx context.Context, c *Cluster, name string) error {
 			return fmt.Errorf("kill node %s (%s): %w", n.Name, n.Addr, err)
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, localSignalWithin)
+	wctx, cancel := context.WithTimeout(ctx, dockerKillWithin)
 	defer cancel()
-	return poll(wctx, 10*time.Millisecond, func() (bool, string, error) {
+	return wait.Poll(wctx, 10*time.Millisecond, func() (bool, string, error) {
 		st, err := d.state(wctx, n, id)
 		if err != nil {
 			return false, "", err
@@ -128,7 +142,7 @@ func (d *Docker) Kill(ctx context.Context, c *Cluster, name string) error {
 // Restart starts the node's container again: same container, so the same
 // address, config and /data (nodes.conf, AOF), and waits until it answers
 // PING. Its network namespace is new, so rules made in the old one are gone.
-func (d *Docker) Restart(ctx context.Context, c *Cluster, name string) error {
+func (d *Backend) Restart(ctx context.Context, c *topology.Cluster, name string) error {
 	n, id, err := dockerNode(c, name)
 	if err != nil {
 		return err
@@ -152,7 +166,7 @@ func (d *Docker) Restart(ctx context.Context, c *Cluster, name string) error {
 	rc := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: 250 * time.Millisecond, ReadTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2})
 	defer rc.Close()
 	dialer := net.Dialer{Timeout: 250 * time.Millisecond}
-	err = poll(rctx, 20*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(rctx, 20*time.Millisecond, func() (bool, string, error) {
 		conn, err := dialer.DialContext(rctx, "tcp", n.Addr)
 		if err == nil {
 			conn.Close()
@@ -162,7 +176,7 @@ func (d *Docker) Restart(ctx context.Context, c *Cluster, name string) error {
 			return true, "", nil
 		}
 		if st, serr := d.state(rctx, n, id); serr == nil && !st.Running && !st.Restarting {
-			return false, "", fmt.Errorf("restart node %s (%s): the server exited (status %d); last lines of its log:\n%s", n.Name, n.Addr, st.ExitCode, tail(d.logTail(ctx, id), 20))
+			return false, "", fmt.Errorf("restart node %s (%s): the server exited (status %d); last lines of its log:\n%s", n.Name, n.Addr, st.ExitCode, logtail.Last(d.logTail(ctx, id), 20))
 		}
 		return false, fmt.Sprintf("restart node %s (%s): no PING answer after %s: %v", n.Name, n.Addr, timeout, err), nil
 	})
@@ -170,7 +184,7 @@ func (d *Docker) Restart(ctx context.Context, c *Cluster, name string) error {
 }
 
 // Pause freezes the node's container (the cgroup freezer).
-func (d *Docker) Pause(ctx context.Context, c *Cluster, name string) error {
+func (d *Backend) Pause(ctx context.Context, c *topology.Cluster, name string) error {
 	n, id, err := dockerNode(c, name)
 	if err != nil {
 		return err
@@ -191,7 +205,7 @@ func (d *Docker) Pause(ctx context.Context, c *Cluster, name string) error {
 }
 
 // Resume thaws the node's container; one not paused is left as it is.
-func (d *Docker) Resume(ctx context.Context, c *Cluster, name string) error {
+func (d *Backend) Resume(ctx context.Context, c *topology.Cluster, name string) error {
 	n, id, err := dockerNode(c, name)
 	if err != nil {
 		return err
@@ -213,7 +227,7 @@ func (d *Docker) Resume(ctx context.Context, c *Cluster, name string) error {
 var errNotRunning = errors.New("not running")
 
 // netfilter returns the node container's network namespace.
-func (d *Docker) netfilter(ctx context.Context, n Node, id string) (netfilter.Table, error) {
+func (d *Backend) netfilter(ctx context.Context, n topology.Node, id string) (netfilter.Table, error) {
 	info, err := d.api.ContainerInspect(ctx, id)
 	if cerrdefs.IsNotFound(err) {
 		return netfilter.Table{}, fmt.Errorf("node %s (%s) is %w: its container is gone", n.Name, n.Addr, errNotRunning)
@@ -240,7 +254,7 @@ func shortID(id string) string {
 
 // dockerCuts groups the cuts' drop rules by the node whose namespace holds
 // them: a cut from A to B drops, in B's namespace, what comes from A.
-func dockerCuts(c *Cluster, cuts []Cut) (map[string][]string, error) {
+func dockerCuts(c *topology.Cluster, cuts []topology.Cut) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, cut := range cuts {
 		from, ok := c.Node(cut.From)
@@ -261,10 +275,10 @@ func dockerCuts(c *Cluster, cuts []Cut) (map[string][]string, error) {
 
 // eachNode runs f concurrently for the named nodes' namespaces; nodes not
 // running are skipped when skipStopped, else an error.
-func (d *Docker) eachNode(ctx context.Context, c *Cluster, names []string, skipStopped bool, f func(n Node, nf netfilter.Table) error) error {
+func (d *Backend) eachNode(ctx context.Context, c *topology.Cluster, names []string, skipStopped bool, f func(n topology.Node, nf netfilter.Table) error) error {
 	var mu sync.Mutex
 	var errs []error
-	parallel(len(names), func(i int) error {
+	wait.Parallel(len(names), func(i int) error {
 		n, id, err := dockerNode(c, names[i])
 		if err == nil {
 			var nf netfilter.Table
@@ -286,16 +300,16 @@ func (d *Docker) eachNode(ctx context.Context, c *Cluster, names []string, skipS
 
 // Partition adds the cuts' DROP rules to the cluster's chain in each
 // receiving node's namespace, which its INPUT chain jumps to first.
-func (d *Docker) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
+func (d *Backend) Partition(ctx context.Context, c *topology.Cluster, cuts []topology.Cut) error {
 	byNode, err := dockerCuts(c, cuts)
 	if err != nil {
 		return fmt.Errorf("partition: %w", err)
 	}
-	if err := needRoot(d.Name(), AbilityPartition); err != nil {
+	if err := needRoot(topology.AbilityPartition); err != nil {
 		return err
 	}
-	err = d.eachNode(ctx, c, sortedKeys(byNode), false, func(n Node, nf netfilter.Table) error {
-		_, err := nf.Add(ctx, ChainName(c), "INPUT", byNode[n.Name], nil)
+	err = d.eachNode(ctx, c, slices.Sorted(maps.Keys(byNode)), false, func(n topology.Node, nf netfilter.Table) error {
+		_, err := nf.Add(ctx, topology.ChainName(c), "INPUT", byNode[n.Name], nil)
 		return err
 	})
 	if err != nil {
@@ -305,16 +319,16 @@ func (d *Docker) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
 }
 
 // Unpartition removes the cuts' rules; a node not running has none left.
-func (d *Docker) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error {
+func (d *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []topology.Cut) error {
 	byNode, err := dockerCuts(c, cuts)
 	if err != nil {
 		return fmt.Errorf("heal partition: %w", err)
 	}
-	if err := needRoot(d.Name(), AbilityPartition); err != nil {
+	if err := needRoot(topology.AbilityPartition); err != nil {
 		return err
 	}
-	err = d.eachNode(ctx, c, sortedKeys(byNode), true, func(n Node, nf netfilter.Table) error {
-		return nf.Remove(ctx, ChainName(c), byNode[n.Name], nil)
+	err = d.eachNode(ctx, c, slices.Sorted(maps.Keys(byNode)), true, func(n topology.Node, nf netfilter.Table) error {
+		return nf.Remove(ctx, topology.ChainName(c), byNode[n.Name], nil)
 	})
 	if err != nil {
 		return fmt.Errorf("heal partition %v: %w", cuts, err)
@@ -324,16 +338,16 @@ func (d *Docker) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error 
 
 // HealNetwork removes the cluster's chain from every running node's
 // namespace and closes the cluster's delay lines.
-func (d *Docker) HealNetwork(ctx context.Context, c *Cluster) error {
-	if err := needRoot(d.Name(), AbilityPartition); err != nil {
+func (d *Backend) HealNetwork(ctx context.Context, c *topology.Cluster) error {
+	if err := needRoot(topology.AbilityPartition); err != nil {
 		return err
 	}
 	names := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
 		names[i] = n.Name
 	}
-	err := d.eachNode(ctx, c, names, true, func(n Node, nf netfilter.Table) error {
-		return nf.RemoveChain(ctx, ChainName(c))
+	err := d.eachNode(ctx, c, names, true, func(n topology.Node, nf netfilter.Table) error {
+		return nf.RemoveChain(ctx, topology.ChainName(c))
 	})
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
@@ -343,21 +357,21 @@ func (d *Docker) HealNetwork(ctx context.Context, c *Cluster) error {
 
 // dockerNetemKey names a node's delay line; with an empty name, the prefix
 // of the cluster's.
-func dockerNetemKey(c *Cluster, name string) string {
+func dockerNetemKey(c *topology.Cluster, name string) string {
 	return "docker\x00" + c.Name + "\x00" + c.Dir + "\x00" + name
 }
 
 // Netem delays and drops the packets entering the node's container on its
 // network interface, with a delay line bound in the container's namespace.
-func (d *Docker) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec) error {
-	if err := needRoot(d.Name(), AbilityNetem); err != nil {
+func (d *Backend) Netem(ctx context.Context, c *topology.Cluster, name string, q topology.NetemSpec) error {
+	if err := needRoot(topology.AbilityNetem); err != nil {
 		return err
 	}
-	return d.eachNode(ctx, c, []string{name}, false, func(n Node, nf netfilter.Table) error {
+	return d.eachNode(ctx, c, []string{name}, false, func(n topology.Node, nf netfilter.Table) error {
 		if err := q.Validate(); err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 		}
-		if _, err := d.lines.Install(ctx, nf, ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, impairment(q)); err != nil {
+		if _, err := d.lines.Install(ctx, nf, topology.ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, backendkit.Impairment(q)); err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 		}
 		return nil
@@ -365,16 +379,16 @@ func (d *Docker) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec
 }
 
 // ClearNetem removes the node's delay line and its rule.
-func (d *Docker) ClearNetem(ctx context.Context, c *Cluster, name string) error {
-	if err := needRoot(d.Name(), AbilityNetem); err != nil {
+func (d *Backend) ClearNetem(ctx context.Context, c *topology.Cluster, name string) error {
+	if err := needRoot(topology.AbilityNetem); err != nil {
 		return err
 	}
 	n, _, err := dockerNode(c, name)
 	if err != nil {
 		return err
 	}
-	err = d.eachNode(ctx, c, []string{name}, true, func(n Node, nf netfilter.Table) error {
-		return nf.Remove(ctx, ChainName(c), nil, func(spec string) bool { return netfilter.IsQueueSpec(spec, "-i "+dockerNodeIface) })
+	err = d.eachNode(ctx, c, []string{name}, true, func(n topology.Node, nf netfilter.Table) error {
+		return nf.Remove(ctx, topology.ChainName(c), nil, func(spec string) bool { return netfilter.IsQueueSpec(spec, "-i "+dockerNodeIface) })
 	})
 	if err != nil {
 		return fmt.Errorf("node %s (%s): clear netem: %w", n.Name, n.Addr, err)

@@ -1,4 +1,4 @@
-package topology
+package docker
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/topology"
 )
 
 // fakeNetAPI is the engine as Down's network removal sees it: the network
@@ -69,7 +71,7 @@ func (f *fakeNetAPI) NetworkDisconnect(ctx context.Context, _, id string, force 
 func TestDockerRemoveNetworkActiveEndpoints(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeNetAPI{endpoints: map[string]string{"ours": "c1", "theirs": ""}}
-	d := &Docker{api: f}
+	d := &Backend{api: f}
 	if err := d.removeNetwork(ctx, "net1", "c1"); err != nil {
 		t.Fatalf("removeNetwork: %v", err)
 	}
@@ -77,7 +79,7 @@ func TestDockerRemoveNetworkActiveEndpoints(t *testing.T) {
 		t.Errorf("removed %v, disconnected %v, %d removals; want [ours], [theirs], 2", f.removed, f.unhooked, f.removes)
 	}
 	f = &fakeNetAPI{stuck: true}
-	d = &Docker{api: f}
+	d = &Backend{api: f}
 	if err := d.removeNetwork(ctx, "net1", "c1"); err == nil || !strings.Contains(err.Error(), "active endpoints") {
 		t.Errorf("a network that never frees: %v, want the engine's error", err)
 	}
@@ -178,9 +180,9 @@ func TestDockerHostAddr(t *testing.T) {
 }
 
 func TestDockerNewNodeAddresses(t *testing.T) {
-	c := &Cluster{Name: "x", Subnet: "172.30.7.0/24"}
+	c := &topology.Cluster{Name: "x", Subnet: "172.30.7.0/24"}
 	for i := 1; i <= 3; i++ {
-		n, err := (&Docker{}).newNode(c)
+		n, err := (&Backend{}).newNode(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +195,7 @@ func TestDockerNewNodeAddresses(t *testing.T) {
 	// Past the end of the subnet, freed addresses are reused, lowest first.
 	c.Seq = 300
 	c.Nodes = c.Nodes[1:] // .11 is free again
-	n, err := (&Docker{}).newNode(c)
+	n, err := (&Backend{}).newNode(c)
 	if err != nil || n.Host != "172.30.7.11" || n.Name != "n301" {
 		t.Errorf("past the end: %+v, %v; want n301 at 172.30.7.11", n, err)
 	}
@@ -203,18 +205,18 @@ func TestDockerNewNodeAddresses(t *testing.T) {
 
 // dockerTestBackend returns the backend over a store in a temp dir, or skips the
 // test, saying why, when no engine answers.
-func dockerTestBackend(t *testing.T) *Docker {
+func dockerTestBackend(t *testing.T) *Backend {
 	t.Helper()
 	ctx := context.Background()
-	if err := DockerAvailable(ctx); err != nil {
+	if err := Available(ctx); err != nil {
 		t.Skipf("docker integration test skipped: %v", err)
 	}
 	if _, err := DefaultImage(); err != nil {
 		t.Skipf("docker integration test skipped: the node image is built from this machine's redis-server: %v", err)
 	}
-	d, err := NewDocker(ctx, Store{Dir: t.TempDir()})
+	d, err := New(ctx, topology.Store{Dir: t.TempDir()})
 	if err != nil {
-		t.Fatalf("DockerAvailable said yes, NewDocker said: %v", err)
+		t.Fatalf("Available said yes, New said: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
@@ -228,11 +230,11 @@ func dockerTestName(t *testing.T, what string) string {
 
 // dockerDownAtEnd removes the cluster whatever the test did, and fails the test
 // if Down fails.
-func dockerDownAtEnd(t *testing.T, d *Docker, name string) {
+func dockerDownAtEnd(t *testing.T, d *Backend, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := d.Down(ctx, &Cluster{Name: name}); err != nil {
+		if err := d.Down(ctx, &topology.Cluster{Name: name}); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -240,7 +242,7 @@ func dockerDownAtEnd(t *testing.T, d *Docker, name string) {
 
 // dockerAssertGone fails the test when the engine still has anything labelled
 // with the cluster's name, or the store still has its record.
-func dockerAssertGone(t *testing.T, d *Docker, name string) {
+func dockerAssertGone(t *testing.T, d *Backend, name string) {
 	t.Helper()
 	ctx := context.Background()
 	f := dockerClusterFilter(name)
@@ -258,12 +260,12 @@ func dockerAssertGone(t *testing.T, d *Docker, name string) {
 	for _, n := range nets {
 		t.Errorf("network %s left behind", n.Name)
 	}
-	if _, err := d.Store.Load(name); !errors.Is(err, ErrNoCluster) {
+	if _, err := d.Store.Load(name); !errors.Is(err, topology.ErrNoCluster) {
 		t.Errorf("record of %s left behind (Load: %v)", name, err)
 	}
 }
 
-func dockerTestPing(ctx context.Context, t *testing.T, n Node) *redis.Client {
+func dockerTestPing(ctx context.Context, t *testing.T, n topology.Node) *redis.Client {
 	t.Helper()
 	rc := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: time.Second, Protocol: 2})
 	t.Cleanup(func() { rc.Close() })
@@ -313,7 +315,7 @@ func TestDockerLifecycle(t *testing.T) {
 	}
 
 	start := time.Now()
-	c, err := d.Up(ctx, Spec{
+	c, err := d.Up(ctx, topology.Spec{
 		Name: name, Masters: 3, Replicas: 1, RunID: "run-" + name,
 		Config: map[string]string{"save": "900 1 300 10", "syslog-ident": `--odd "quoted" \ value`},
 	})
@@ -424,13 +426,13 @@ func TestDockerUpCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	made := make(chan struct{}, 10)
-	d.afterCreate = func(Node) {
+	d.afterCreate = func(topology.Node) {
 		made <- struct{}{}
 		if len(made) == 2 {
 			cancel()
 		}
 	}
-	c, err := d.Up(ctx, Spec{Name: name, Masters: 3, Replicas: 1})
+	c, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3, Replicas: 1})
 	if err == nil {
 		t.Fatalf("Up on a cancelled context succeeded: %+v", c)
 	}
@@ -444,7 +446,7 @@ func TestDockerUpCancelled(t *testing.T) {
 
 	// Already cancelled before it starts: nothing is made at all.
 	d.afterCreate = nil
-	if _, err := d.Up(ctx, Spec{Name: name, Masters: 3}); err == nil {
+	if _, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3}); err == nil {
 		t.Fatal("Up on a context cancelled beforehand succeeded")
 	}
 	dockerAssertGone(t, d, name)
@@ -458,7 +460,7 @@ func TestDockerUpNodeFails(t *testing.T) {
 	dockerDownAtEnd(t, d, name)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := d.Up(ctx, Spec{Name: name, Masters: 3, Config: map[string]string{"maxmemory-policy": "bogus"}})
+	_, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3, Config: map[string]string{"maxmemory-policy": "bogus"}})
 	if err == nil {
 		t.Fatal("Up with a bad config succeeded")
 	}
@@ -479,18 +481,18 @@ func TestDockerUpNameTaken(t *testing.T) {
 	dockerDownAtEnd(t, d, name)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := d.Up(ctx, Spec{Name: name, Masters: 3})
+	c, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Up(ctx, Spec{Name: name, Masters: 3}); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3}); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second Up = %v, want already exists", err)
 	}
 	// A leftover without a record is refused too, with the way out.
 	if err := d.Store.Remove(name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Up(ctx, Spec{Name: name, Masters: 3}); err == nil || !strings.Contains(err.Error(), "cluster down --name "+name) {
+	if _, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3}); err == nil || !strings.Contains(err.Error(), "cluster down --name "+name) {
 		t.Errorf("Up over leftovers = %v, want a pointer to cluster down", err)
 	}
 	for _, n := range c.Nodes {

@@ -1,4 +1,4 @@
-package topology
+package docker
 
 import (
 	"archive/tar"
@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/redis-harness/harness/topology"
 )
 
 func TestParseLDD(t *testing.T) {
@@ -155,7 +157,7 @@ func TestImageContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []imageFile{
+	files := []topology.ServerFile{
 		{Path: "/lib/x86_64-linux-gnu/libc.so.6", Source: lib},
 		{Path: "/lib64/ld-linux-x86-64.so.2", Source: lib},
 		{Path: "/usr/bin/redis-server", Source: resolved},
@@ -193,7 +195,7 @@ func TestImageContext(t *testing.T) {
 }
 
 func TestImageContextRefusesNonRegular(t *testing.T) {
-	_, err := imageContext([]imageFile{{Path: "/usr/bin/x", Source: t.TempDir()}}, "FROM scratch\n")
+	_, err := imageContext([]topology.ServerFile{{Path: "/usr/bin/x", Source: t.TempDir()}}, "FROM scratch\n")
 	if err == nil {
 		t.Fatal("a directory as a file's source was accepted")
 	}

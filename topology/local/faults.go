@@ -1,4 +1,4 @@
-package topology
+package local
 
 import (
 	"bytes"
@@ -12,14 +12,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/backendkit"
+	"github.com/redis-harness/harness/topology/internal/wait"
 	"github.com/redis-harness/harness/topology/netfilter"
 )
 
 var (
-	_ Lifecycle    = (*Local)(nil)
-	_ Network      = (*Local)(nil)
-	_ FaultChecker = (*Local)(nil)
+	_ topology.Lifecycle    = (*Backend)(nil)
+	_ topology.Network      = (*Backend)(nil)
+	_ topology.FaultChecker = (*Backend)(nil)
 )
+
+// needRoot is the error of a network fault attempted without root.
+func needRoot(a topology.Ability) error {
+	return backendkit.NeedRoot("local", "iptables rules for the nodes' loopback addresses", a)
+}
 
 // localSignalWithin bounds waiting for a signalled server to change state.
 const localSignalWithin = 10 * time.Second
@@ -27,23 +35,23 @@ const localSignalWithin = 10 * time.Second
 // CanFault: local nodes are this user's processes, so lifecycle faults
 // always work; network faults need root, iptables, and for netem a kernel
 // with nfnetlink_queue.
-func (l *Local) CanFault(a Ability) error {
+func (l *Backend) CanFault(a topology.Ability) error {
 	switch a {
-	case AbilityLifecycle:
+	case topology.AbilityLifecycle:
 		return nil
-	case AbilityDisk:
+	case topology.AbilityDisk:
 		return l.CanDisk()
-	case AbilityPartition, AbilityNetem:
-		if err := needRoot(l.Name(), a); err != nil {
+	case topology.AbilityPartition, topology.AbilityNetem:
+		if err := needRoot(a); err != nil {
 			return err
 		}
-		if err := needTools(a, "iptables", "iptables-restore"); err != nil {
+		if err := backendkit.NeedTools(a, "iptables", "iptables-restore"); err != nil {
 			return err
 		}
-		if err := probeIptables(a); err != nil {
+		if err := backendkit.ProbeIptables(a); err != nil {
 			return err
 		}
-		if a == AbilityNetem {
+		if a == topology.AbilityNetem {
 			if err := netfilter.ProbeDelayLine(); err != nil {
 				return fmt.Errorf("netem faults on the local backend: %w", err)
 			}
@@ -53,10 +61,10 @@ func (l *Local) CanFault(a Ability) error {
 	return fmt.Errorf("the local backend knows no %q faults", a)
 }
 
-func localNode(c *Cluster, name string) (Node, error) {
+func localNode(c *topology.Cluster, name string) (topology.Node, error) {
 	n, ok := c.Node(name)
 	if !ok {
-		return Node{}, fmt.Errorf("cluster %s has no node %q", c.Name, name)
+		return topology.Node{}, fmt.Errorf("cluster %s has no node %q", c.Name, name)
 	}
 	return n, nil
 }
@@ -64,7 +72,7 @@ func localNode(c *Cluster, name string) (Node, error) {
 // nodePID is the pid of n's server: the recorded one while it is still
 // ours, else the one found in /proc (a restarted node has a new pid, which
 // the cluster's record does not follow); 0 when none runs.
-func nodePID(n Node) int {
+func nodePID(n topology.Node) int {
 	if ours(n.PID, n) && !zombie(n.PID) && !forkedChild(n.PID) {
 		return n.PID
 	}
@@ -79,7 +87,7 @@ func nodePID(n Node) int {
 // nodePIDs lists every live process of the node: its server and the
 // children the server forked (AOF rewrite, RDB save), which outlive a
 // SIGKILL of their parent.
-func nodePIDs(n Node) []int {
+func nodePIDs(n topology.Node) []int {
 	var out []int
 	for _, pid := range redisPIDs() {
 		if ours(pid, n) && !zombie(pid) {
@@ -111,7 +119,7 @@ func forkedChild(pid int) bool {
 		return false
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", ppid))
-	if err != nil || !ServerExe(exe) {
+	if err != nil || !topology.ServerExe(exe) {
 		return false
 	}
 	cwd, err1 := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
@@ -151,7 +159,7 @@ func redisPIDs() []int {
 			continue
 		}
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if err == nil && ServerExe(exe) {
+		if err == nil && topology.ServerExe(exe) {
 			out = append(out, pid)
 		}
 	}
@@ -174,7 +182,7 @@ func procState(pid int) byte {
 // Kill sends SIGKILL to the node's server and waits until it is gone. Its
 // address stays reserved for it, so that a cluster made meanwhile (by
 // another store, which does not know this one) does not take it.
-func (l *Local) Kill(ctx context.Context, c *Cluster, name string) error {
+func (l *Backend) Kill(ctx context.Context, c *topology.Cluster, name string) error {
 	n, err := localNode(c, name)
 	if err != nil {
 		return err
@@ -199,7 +207,7 @@ func (l *Local) Kill(ctx context.Context, c *Cluster, name string) error {
 // killed local nodes: one file per address, holding the node's data dir.
 func reservedAddrs() string { return filepath.Join(os.TempDir(), "redis-harness-local-reserved") }
 
-func reserveAddr(n Node) error {
+func reserveAddr(n topology.Node) error {
 	if err := os.MkdirAll(reservedAddrs(), 0o777); err != nil {
 		return fmt.Errorf("reserve address %s: %w", n.Host, err)
 	}
@@ -224,7 +232,7 @@ func addrReserved(ip string) bool {
 // Restart starts the node's redis-server again from its redis.conf, in its
 // data dir (nodes.conf, AOF and RDB as the kill left them). The cluster's
 // record keeps the old pid: the new one is found in /proc when needed.
-func (l *Local) Restart(ctx context.Context, c *Cluster, name string) error {
+func (l *Backend) Restart(ctx context.Context, c *topology.Cluster, name string) error {
 	n, err := localNode(c, name)
 	if err != nil {
 		return err
@@ -239,18 +247,18 @@ func (l *Local) Restart(ctx context.Context, c *Cluster, name string) error {
 }
 
 // Pause sends SIGSTOP to the node's server and waits until it is stopped.
-func (l *Local) Pause(ctx context.Context, c *Cluster, name string) error {
+func (l *Backend) Pause(ctx context.Context, c *topology.Cluster, name string) error {
 	return l.signal(ctx, c, name, "pause", syscall.SIGSTOP, 'T')
 }
 
 // Resume sends SIGCONT to the node's server; a node not running is left so.
-func (l *Local) Resume(ctx context.Context, c *Cluster, name string) error {
+func (l *Backend) Resume(ctx context.Context, c *topology.Cluster, name string) error {
 	return l.signal(ctx, c, name, "resume", syscall.SIGCONT, 0)
 }
 
 // signal sends sig to the node's server and waits, when want is not 0,
 // until its state letter is want.
-func (l *Local) signal(ctx context.Context, c *Cluster, name, what string, sig syscall.Signal, want byte) error {
+func (l *Backend) signal(ctx context.Context, c *topology.Cluster, name, what string, sig syscall.Signal, want byte) error {
 	n, err := localNode(c, name)
 	if err != nil {
 		return err
@@ -270,7 +278,7 @@ func (l *Local) signal(ctx context.Context, c *Cluster, name, what string, sig s
 	}
 	wctx, cancel := context.WithTimeout(ctx, localSignalWithin)
 	defer cancel()
-	return poll(wctx, time.Millisecond, func() (bool, string, error) {
+	return wait.Poll(wctx, time.Millisecond, func() (bool, string, error) {
 		st := procState(pid)
 		return st == want || st == 0, fmt.Sprintf("%s node %s (pid %d): state %q, want %q", what, n.Name, pid, st, want), nil
 	})
@@ -280,7 +288,7 @@ func (l *Local) signal(ctx context.Context, c *Cluster, name, what string, sig s
 // loopback address to the other's (its bus connections come from its own
 // address, as bind-source-addr says; clients on this machine come from
 // 127.0.0.1 and are not matched).
-func localCutSpecs(c *Cluster, cuts []Cut) ([]string, error) {
+func localCutSpecs(c *topology.Cluster, cuts []topology.Cut) ([]string, error) {
 	var specs []string
 	for _, cut := range cuts {
 		from, err := localNode(c, cut.From)
@@ -301,30 +309,30 @@ func localCutSpecs(c *Cluster, cuts []Cut) ([]string, error) {
 
 // Partition adds DROP rules for the cuts to the cluster's chain, which the
 // INPUT chain jumps to first.
-func (l *Local) Partition(ctx context.Context, c *Cluster, cuts []Cut) error {
+func (l *Backend) Partition(ctx context.Context, c *topology.Cluster, cuts []topology.Cut) error {
 	specs, err := localCutSpecs(c, cuts)
 	if err != nil {
 		return fmt.Errorf("partition: %w", err)
 	}
-	if err := needRoot(l.Name(), AbilityPartition); err != nil {
+	if err := needRoot(topology.AbilityPartition); err != nil {
 		return err
 	}
-	if _, err := hostTable(&l.locks).Add(ctx, ChainName(c), "INPUT", specs, nil); err != nil {
+	if _, err := backendkit.HostTable(&l.locks).Add(ctx, topology.ChainName(c), "INPUT", specs, nil); err != nil {
 		return fmt.Errorf("partition %v: %w", cuts, err)
 	}
 	return nil
 }
 
 // Unpartition removes the cuts' rules.
-func (l *Local) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error {
+func (l *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []topology.Cut) error {
 	specs, err := localCutSpecs(c, cuts)
 	if err != nil {
 		return fmt.Errorf("heal partition: %w", err)
 	}
-	if err := needRoot(l.Name(), AbilityPartition); err != nil {
+	if err := needRoot(topology.AbilityPartition); err != nil {
 		return err
 	}
-	if err := hostTable(&l.locks).Remove(ctx, ChainName(c), specs, nil); err != nil {
+	if err := backendkit.HostTable(&l.locks).Remove(ctx, topology.ChainName(c), specs, nil); err != nil {
 		return fmt.Errorf("heal partition %v: %w", cuts, err)
 	}
 	return nil
@@ -332,11 +340,11 @@ func (l *Local) Unpartition(ctx context.Context, c *Cluster, cuts []Cut) error {
 
 // HealNetwork removes the cluster's chain, the jump to it, and closes the
 // cluster's delay lines.
-func (l *Local) HealNetwork(ctx context.Context, c *Cluster) error {
-	if err := needRoot(l.Name(), AbilityPartition); err != nil {
+func (l *Backend) HealNetwork(ctx context.Context, c *topology.Cluster) error {
+	if err := needRoot(topology.AbilityPartition); err != nil {
 		return err
 	}
-	err := hostTable(&l.locks).RemoveChain(ctx, ChainName(c))
+	err := backendkit.HostTable(&l.locks).RemoveChain(ctx, topology.ChainName(c))
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
 	}
@@ -345,39 +353,39 @@ func (l *Local) HealNetwork(ctx context.Context, c *Cluster) error {
 
 // localNetemKey names a node's delay line; with an empty name, the prefix
 // of the cluster's.
-func localNetemKey(c *Cluster, name string) string {
+func localNetemKey(c *topology.Cluster, name string) string {
 	return "local\x00" + c.Dir + "\x00" + name
 }
 
 // Netem delays and drops the packets addressed to the node's loopback
 // address with a delay line fed by a rule in the cluster's chain.
-func (l *Local) Netem(ctx context.Context, c *Cluster, name string, q NetemSpec) error {
+func (l *Backend) Netem(ctx context.Context, c *topology.Cluster, name string, q topology.NetemSpec) error {
 	n, err := localNode(c, name)
 	if err != nil {
 		return err
 	}
-	if err := needRoot(l.Name(), AbilityNetem); err != nil {
+	if err := needRoot(topology.AbilityNetem); err != nil {
 		return err
 	}
 	if err := q.Validate(); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
-	if _, err := l.lines.Install(ctx, hostTable(&l.locks), ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", impairment(q)); err != nil {
+	if _, err := l.lines.Install(ctx, backendkit.HostTable(&l.locks), topology.ChainName(c), "INPUT", localNetemKey(c, n.Name), "-d "+n.Host+"/32", backendkit.Impairment(q)); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil
 }
 
 // ClearNetem removes the node's delay line and its rule.
-func (l *Local) ClearNetem(ctx context.Context, c *Cluster, name string) error {
+func (l *Backend) ClearNetem(ctx context.Context, c *topology.Cluster, name string) error {
 	n, err := localNode(c, name)
 	if err != nil {
 		return err
 	}
-	if err := needRoot(l.Name(), AbilityNetem); err != nil {
+	if err := needRoot(topology.AbilityNetem); err != nil {
 		return err
 	}
-	if err := l.lines.Clear(ctx, hostTable(&l.locks), ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
+	if err := l.lines.Clear(ctx, backendkit.HostTable(&l.locks), topology.ChainName(c), localNetemKey(c, n.Name), "-d "+n.Host+"/32"); err != nil {
 		return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package topology
+package local
 
 import (
 	"bytes"
@@ -16,14 +16,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/flock"
+	"github.com/redis-harness/harness/topology/internal/logtail"
+	"github.com/redis-harness/harness/topology/internal/wait"
 	"github.com/redis-harness/harness/topology/netfilter"
 )
 
-// Local runs nodes as redis-server processes on this machine, each on its own
+// Backend runs nodes as redis-server processes on this machine, each on its own
 // loopback address (127.0.100.x by default) so that network faults can tell
 // nodes apart by address, with data dir and log in the cluster's state dir.
-type Local struct {
-	Store Store
+type Backend struct {
+	Store topology.Store
 	// Server is the redis-server binary (default: found on PATH), run by
 	// clusters whose spec names no server.
 	Server string
@@ -36,8 +40,8 @@ type Local struct {
 	locks netfilter.Locks
 }
 
-// NewLocal returns the local backend, or an error when no redis-server is found.
-func NewLocal(store Store) (*Local, error) {
+// New returns the local backend, or an error when no redis-server is found.
+func New(store topology.Store) (*Backend, error) {
 	bin := os.Getenv("HARNESS_REDIS_SERVER")
 	if bin == "" {
 		var err error
@@ -45,20 +49,20 @@ func NewLocal(store Store) (*Local, error) {
 			return nil, errors.New("local backend: redis-server not found on PATH (install Debian's redis-server: apt-get install redis-server, or set HARNESS_REDIS_SERVER)")
 		}
 	}
-	return &Local{Store: store, Server: bin, Port: 6379}, nil
+	return &Backend{Store: store, Server: bin, Port: 6379}, nil
 }
 
 // Name is "local".
-func (l *Local) Name() string { return "local" }
+func (l *Backend) Name() string { return "local" }
 
 // Up starts the spec's nodes. The record is saved before the first process
 // starts, so that down (or cleanup) finds a half-made cluster.
-func (l *Local) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
+func (l *Backend) Up(ctx context.Context, spec topology.Spec) (_ *topology.Cluster, err error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
+	c := &topology.Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
 	unlock, err := l.lock()
 	if err != nil {
 		return nil, err
@@ -84,7 +88,7 @@ func (l *Local) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 			l.Down(cctx, c)
 		}
 	}()
-	err = parallel(len(c.Nodes), func(i int) error {
+	err = wait.Parallel(len(c.Nodes), func(i int) error {
 		pid, err := l.start(ctx, c, c.Nodes[i])
 		c.Nodes[i].PID = pid
 		return err
@@ -98,9 +102,9 @@ func (l *Local) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	return c, nil
 }
 
-func (l *Local) newNode(c *Cluster, ip string) Node {
+func (l *Backend) newNode(c *topology.Cluster, ip string) topology.Node {
 	name := c.NextName()
-	return Node{
+	return topology.Node{
 		Name: name, Addr: net.JoinHostPort(ip, strconv.Itoa(l.Port)), Host: ip,
 		Dir: filepath.Join(c.Dir, "nodes", name),
 	}
@@ -108,7 +112,7 @@ func (l *Local) newNode(c *Cluster, ip string) Node {
 
 // lock takes the store's lock and the machine's, held from choosing
 // addresses until the servers have bound them.
-func (l *Local) lock() (func(), error) {
+func (l *Backend) lock() (func(), error) {
 	unlockStore, err := l.Store.Lock()
 	if err != nil {
 		return nil, err
@@ -123,7 +127,7 @@ func (l *Local) lock() (func(), error) {
 
 // freeAddrs picks n loopback addresses that no recorded cluster uses and on
 // which both the client and the bus port can be bound now. Called under lock.
-func (l *Local) freeAddrs(n int) ([]string, error) {
+func (l *Backend) freeAddrs(n int) ([]string, error) {
 	used := map[string]bool{}
 	clusters, err := l.Store.List()
 	if err != nil {
@@ -159,10 +163,10 @@ func canBind(ip string, port int) bool {
 }
 
 // config renders the node's redis.conf.
-func (l *Local) config(c *Cluster, n Node) string {
-	ip, port, _ := splitHostPort(n.Addr)
+func (l *Backend) config(c *topology.Cluster, n topology.Node) string {
+	ip, port, _ := net.SplitHostPort(n.Addr)
 	managed := [][2]string{
-		{"port", strconv.Itoa(port)},
+		{"port", port},
 		{"bind", ip},
 		{"bind-source-addr", ip},
 		{"cluster-announce-ip", ip},
@@ -173,7 +177,7 @@ func (l *Local) config(c *Cluster, n Node) string {
 		{"daemonize", "no"},
 	}
 	var b strings.Builder
-	for _, kv := range NodeConfig(c.Spec, managed) {
+	for _, kv := range topology.NodeConfig(c.Spec, managed) {
 		fmt.Fprintf(&b, "%s %s\n", kv[0], quoteConf(kv[1]))
 	}
 	return b.String()
@@ -192,7 +196,7 @@ func quoteConf(v string) string {
 
 // start launches the node's server in its own session (it outlives the
 // harness command that started it) and waits until it answers PING.
-func (l *Local) start(ctx context.Context, c *Cluster, n Node) (int, error) {
+func (l *Backend) start(ctx context.Context, c *topology.Cluster, n topology.Node) (int, error) {
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return 0, fmt.Errorf("node %s: %w", n.Name, err)
 	}
@@ -217,23 +221,23 @@ func (l *Local) start(ctx context.Context, c *Cluster, n Node) (int, error) {
 	go func() { exited <- cmd.Wait() }()
 	rc := redis.NewClient(&redis.Options{Addr: n.Addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer rc.Close()
-	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	err = poll(wait, 10*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(wctx, 10*time.Millisecond, func() (bool, string, error) {
 		select {
 		case werr := <-exited:
-			return false, "", fmt.Errorf("node %s (%s) exited at start (%v); last lines of %s:\n%s", n.Name, n.Addr, werr, filepath.Join(n.Dir, "redis.log"), tail(l.logBytes(n), 20))
+			return false, "", fmt.Errorf("node %s (%s) exited at start (%v); last lines of %s:\n%s", n.Name, n.Addr, werr, filepath.Join(n.Dir, "redis.log"), logtail.Last(l.logBytes(n), 20))
 		default:
 		}
-		if err := rc.Ping(wait).Err(); err != nil {
+		if err := rc.Ping(wctx).Err(); err != nil {
 			return false, fmt.Sprintf("node %s (%s) does not answer PING: %v", n.Name, n.Addr, err), nil
 		}
 		return true, "", nil
 	})
 	if err != nil {
 		cmd.Process.Kill()
-		if errors.Is(err, errTimeout) {
-			err = fmt.Errorf("%w; last lines of its log:\n%s", err, tail(l.logBytes(n), 20))
+		if errors.Is(err, wait.ErrTimeout) {
+			err = fmt.Errorf("%w; last lines of its log:\n%s", err, logtail.Last(l.logBytes(n), 20))
 		}
 		return 0, err
 	}
@@ -242,31 +246,22 @@ func (l *Local) start(ctx context.Context, c *Cluster, n Node) (int, error) {
 
 // server is what c's nodes run: the server its spec records, else the
 // host's redis-server.
-func (l *Local) server(c *Cluster) Server {
+func (l *Backend) server(c *topology.Cluster) topology.Server {
 	if c.Spec.Server != nil && c.Spec.Server.Bin != "" {
 		return *c.Spec.Server
 	}
-	return Server{Name: "host", Kind: "redis", Bin: l.Server}
+	return topology.Server{Name: "host", Kind: "redis", Bin: l.Server}
 }
 
-func (l *Local) logBytes(n Node) []byte {
+func (l *Backend) logBytes(n topology.Node) []byte {
 	b, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
 	return b
-}
-
-// tail returns the last n lines of b.
-func tail(b []byte, n int) string {
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + string(bytes.Join(lines, []byte("\n    ")))
 }
 
 // ours reports whether pid is still the server the harness started for n:
 // a redis or valkey server whose working directory is n's data dir (PIDs
 // get reused).
-func ours(pid int, n Node) bool {
+func ours(pid int, n topology.Node) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -275,12 +270,12 @@ func ours(pid int, n Node) bool {
 		return false
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	return err == nil && ServerExe(exe)
+	return err == nil && topology.ServerExe(exe)
 }
 
 // stop kills the node's server (SIGKILL: its data is about to be removed or
 // it is meant to die) and waits until it is gone.
-func stop(ctx context.Context, n Node) error {
+func stop(ctx context.Context, n topology.Node) error {
 	pids := nodePIDs(n) // not n.PID alone: a restarted node has a new pid, and forked children outlive it
 	if len(pids) == 0 {
 		return nil
@@ -290,7 +285,7 @@ func stop(ctx context.Context, n Node) error {
 			return fmt.Errorf("kill node %s (pid %d): %w", n.Name, pid, err)
 		}
 	}
-	return poll(ctx, 10*time.Millisecond, func() (bool, string, error) {
+	return wait.Poll(ctx, 10*time.Millisecond, func() (bool, string, error) {
 		left := nodePIDs(n)
 		return len(left) == 0, fmt.Sprintf("node %s (pids %v) still running", n.Name, left), nil
 	})
@@ -306,8 +301,8 @@ func zombie(pid int) bool {
 }
 
 // Down kills every node and removes the cluster's dir.
-func (l *Local) Down(ctx context.Context, c *Cluster) error {
-	err := parallel(len(c.Nodes), func(i int) error { return stop(ctx, c.Nodes[i]) })
+func (l *Backend) Down(ctx context.Context, c *topology.Cluster) error {
+	err := wait.Parallel(len(c.Nodes), func(i int) error { return stop(ctx, c.Nodes[i]) })
 	if err != nil {
 		return fmt.Errorf("down %s: %w", c.Name, err)
 	}
@@ -315,32 +310,32 @@ func (l *Local) Down(ctx context.Context, c *Cluster) error {
 }
 
 // AddNode starts one more empty node.
-func (l *Local) AddNode(ctx context.Context, c *Cluster) (Node, error) {
+func (l *Backend) AddNode(ctx context.Context, c *topology.Cluster) (topology.Node, error) {
 	unlock, err := l.lock()
 	if err != nil {
-		return Node{}, err
+		return topology.Node{}, err
 	}
 	defer unlock()
 	addrs, err := l.freeAddrs(1)
 	if err != nil {
-		return Node{}, err
+		return topology.Node{}, err
 	}
 	n := l.newNode(c, addrs[0])
 	c.Nodes = append(c.Nodes, n)
 	if err := l.Store.Save(c); err != nil {
-		return Node{}, err
+		return topology.Node{}, err
 	}
 	pid, err := l.start(ctx, c, n)
 	if err != nil {
 		l.RemoveNode(context.WithoutCancel(ctx), c, n.Name)
-		return Node{}, err
+		return topology.Node{}, err
 	}
 	c.Nodes[len(c.Nodes)-1].PID = pid
 	return c.Nodes[len(c.Nodes)-1], l.Store.Save(c)
 }
 
 // RemoveNode kills the node and deletes its data dir.
-func (l *Local) RemoveNode(ctx context.Context, c *Cluster, name string) error {
+func (l *Backend) RemoveNode(ctx context.Context, c *topology.Cluster, name string) error {
 	for i, n := range c.Nodes {
 		if n.Name != name && n.Addr != name {
 			continue
@@ -358,7 +353,7 @@ func (l *Local) RemoveNode(ctx context.Context, c *Cluster, name string) error {
 }
 
 // Logs returns the node's redis.log.
-func (l *Local) Logs(ctx context.Context, c *Cluster, name string) ([]byte, error) {
+func (l *Backend) Logs(ctx context.Context, c *topology.Cluster, name string) ([]byte, error) {
 	n, ok := c.Node(name)
 	if !ok {
 		return nil, fmt.Errorf("cluster %s has no node %q", c.Name, name)
@@ -368,4 +363,10 @@ func (l *Local) Logs(ctx context.Context, c *Cluster, name string) ([]byte, erro
 		return nil, fmt.Errorf("logs of node %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// machineLock is held while local nodes are given addresses and bind them:
+// stores are per user or per test, but loopback addresses are per machine.
+func machineLock() (func(), error) {
+	return flock.Lock(filepath.Join(os.TempDir(), "redis-harness-local.lock"), syscall.LOCK_EX)
 }

@@ -1,4 +1,4 @@
-package topology
+package docker
 
 import (
 	"bytes"
@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/logtail"
+	"github.com/redis-harness/harness/topology/internal/wait"
 	"github.com/redis-harness/harness/topology/netfilter"
 )
 
@@ -73,7 +78,7 @@ type dockerAPI interface {
 	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
 	ContainerRemove(ctx context.Context, containerID string, options container.RemoveOptions) error
 	ContainerLogs(ctx context.Context, containerID string, options container.LogsOptions) (io.ReadCloser, error)
-	// For the fault primitives (faults_docker.go).
+	// For the fault primitives (faults.go).
 	ContainerInspect(ctx context.Context, containerID string) (container.InspectResponse, error)
 	ContainerKill(ctx context.Context, containerID, signal string) error
 	ContainerPause(ctx context.Context, containerID string) error
@@ -81,13 +86,13 @@ type dockerAPI interface {
 	Close() error
 }
 
-var _ Backend = (*Docker)(nil)
+var _ topology.Backend = (*Backend)(nil)
 
-// Docker runs each node in its own container on a user-defined bridge
+// Backend runs each node in its own container on a user-defined bridge
 // network per cluster, at fixed addresses, with cluster-announce-ip set.
-type Docker struct {
+type Backend struct {
 	// Store records the clusters.
-	Store Store
+	Store topology.Store
 	// Progress receives the output of image builds that Up starts (nil discards it).
 	Progress io.Writer
 	// ReadyTimeout bounds the wait for a started node to answer PING (default 30 s).
@@ -99,22 +104,22 @@ type Docker struct {
 	lines netfilter.DelayLines
 	locks netfilter.Locks
 	// afterCreate, when set (by tests), runs after each node's container is created.
-	afterCreate func(Node)
+	afterCreate func(topology.Node)
 }
 
-// NewDocker connects to the engine that DOCKER_HOST (or the default socket)
+// New connects to the engine that DOCKER_HOST (or the default socket)
 // names, and fails when it does not answer.
-func NewDocker(ctx context.Context, store Store) (*Docker, error) {
+func New(ctx context.Context, store topology.Store) (*Backend, error) {
 	cli, err := dockerPing(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &Docker{Store: store, api: cli}, nil
+	return &Backend{Store: store, api: cli}, nil
 }
 
-// DockerAvailable returns nil when a docker engine answers a ping within
+// Available returns nil when a docker engine answers a ping within
 // about 2 s, else an error that says why not.
-func DockerAvailable(ctx context.Context) error {
+func Available(ctx context.Context) error {
 	cli, err := dockerPing(ctx)
 	if err != nil {
 		return err
@@ -142,16 +147,16 @@ func dockerPing(ctx context.Context) (*client.Client, error) {
 }
 
 // Name is "docker".
-func (d *Docker) Name() string { return "docker" }
+func (d *Backend) Name() string { return "docker" }
 
 // Close releases the connection to the engine.
-func (d *Docker) Close() error { return d.api.Close() }
+func (d *Backend) Close() error { return d.api.Close() }
 
 // Up makes the network and the spec's nodes and waits until every node
 // answers PING. The record is saved as soon as the network exists and after
 // each container, so that Down finds a half-made cluster; on error or
 // cancellation Up removes what it made, under a context of its own.
-func (d *Docker) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
+func (d *Backend) Up(ctx context.Context, spec topology.Spec) (_ *topology.Cluster, err error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -177,7 +182,7 @@ func (d *Docker) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
-	c := &Cluster{
+	c := &topology.Cluster{
 		Name: spec.Name, Backend: d.Name(), RunID: spec.RunID, Spec: spec,
 		Dir: d.Store.ClusterDir(spec.Name), Network: dockerNetworkName(spec.Name),
 	}
@@ -195,7 +200,7 @@ func (d *Docker) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 		}
 	}()
 
-	nodes := make([]Node, spec.Nodes())
+	nodes := make([]topology.Node, spec.Nodes())
 	for i := range nodes {
 		if nodes[i], err = d.newNode(c); err != nil {
 			return nil, err
@@ -254,7 +259,7 @@ func (d *Docker) Up(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 // claim takes c's name and makes its network, under the store lock so that
 // concurrent harness processes neither reuse a name nor race for a subnet.
 // It saves the record once the network exists.
-func (d *Docker) claim(ctx context.Context, c *Cluster) error {
+func (d *Backend) claim(ctx context.Context, c *topology.Cluster) error {
 	unlock, err := d.Store.Lock()
 	if err != nil {
 		return err
@@ -334,7 +339,7 @@ func (d *Docker) claim(ctx context.Context, c *Cluster) error {
 }
 
 // leftovers names the harness's containers and networks labelled with the cluster's name.
-func (d *Docker) leftovers(ctx context.Context, name string) ([]string, error) {
+func (d *Backend) leftovers(ctx context.Context, name string) ([]string, error) {
 	f := dockerClusterFilter(name)
 	conts, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
@@ -356,10 +361,10 @@ func (d *Docker) leftovers(ctx context.Context, name string) ([]string, error) {
 
 // newNode names the next node and gives it an address: host number 10+seq
 // while the subnet has room, else the lowest one no node of c holds.
-func (d *Docker) newNode(c *Cluster) (Node, error) {
+func (d *Backend) newNode(c *topology.Cluster) (topology.Node, error) {
 	p, err := netip.ParsePrefix(c.Subnet)
 	if err != nil {
-		return Node{}, fmt.Errorf("cluster %s: subnet %q: %w", c.Name, c.Subnet, err)
+		return topology.Node{}, fmt.Errorf("cluster %s: subnet %q: %w", c.Name, c.Subnet, err)
 	}
 	name := c.NextName()
 	ip, ok := dockerHostAddr(p, dockerFirstHost+c.Seq)
@@ -371,7 +376,7 @@ func (d *Docker) newNode(c *Cluster) (Node, error) {
 		for h := dockerFirstHost + 1; ; h++ {
 			a, ok := dockerHostAddr(p, h)
 			if !ok {
-				return Node{}, fmt.Errorf("cluster %s: no address left in %s for node %s", c.Name, c.Subnet, name)
+				return topology.Node{}, fmt.Errorf("cluster %s: no address left in %s for node %s", c.Name, c.Subnet, name)
 			}
 			if !held[a.String()] {
 				ip = a
@@ -379,12 +384,12 @@ func (d *Docker) newNode(c *Cluster) (Node, error) {
 			}
 		}
 	}
-	return Node{Name: name, Host: ip.String(), Addr: net.JoinHostPort(ip.String(), strconv.Itoa(dockerPort))}, nil
+	return topology.Node{Name: name, Host: ip.String(), Addr: net.JoinHostPort(ip.String(), strconv.Itoa(dockerPort))}, nil
 }
 
 // runNode creates n's container (filling n.Container and calling created),
 // starts it, and waits until the server answers PING.
-func (d *Docker) runNode(ctx context.Context, c *Cluster, n *Node, created func() error) error {
+func (d *Backend) runNode(ctx context.Context, c *topology.Cluster, n *topology.Node, created func() error) error {
 	managed := [][2]string{
 		{"port", strconv.Itoa(dockerPort)},
 		{"bind", "0.0.0.0"},
@@ -402,7 +407,7 @@ func (d *Docker) runNode(ctx context.Context, c *Cluster, n *Node, created func(
 	resp, err := d.api.ContainerCreate(cctx,
 		&container.Config{
 			Image:    c.Spec.Image,
-			Cmd:      dockerServerArgs(NodeConfig(c.Spec, managed)),
+			Cmd:      dockerServerArgs(topology.NodeConfig(c.Spec, managed)),
 			Hostname: n.Name,
 			Labels:   d.labels(c, n.Name),
 		},
@@ -450,7 +455,7 @@ func (d *Docker) runNode(ctx context.Context, c *Cluster, n *Node, created func(
 	})
 	defer rc.Close()
 	dialer := net.Dialer{Timeout: 250 * time.Millisecond}
-	err = poll(rctx, 20*time.Millisecond, func() (bool, string, error) {
+	err = wait.Poll(rctx, 20*time.Millisecond, func() (bool, string, error) {
 		select {
 		case st := <-exitc:
 			msg := fmt.Sprintf("exit status %d", st.StatusCode)
@@ -458,7 +463,7 @@ func (d *Docker) runNode(ctx context.Context, c *Cluster, n *Node, created func(
 				msg += ": " + st.Error.Message
 			}
 			return false, "", fmt.Errorf("node %s (%s, container %s) exited at start (%s); last lines of its log:\n%s",
-				n.Name, n.Addr, cname, msg, tail(d.logTail(ctx, resp.ID), 20))
+				n.Name, n.Addr, cname, msg, logtail.Last(d.logTail(ctx, resp.ID), 20))
 		case werr := <-werrc:
 			if ctx.Err() == nil {
 				return false, "", fmt.Errorf("node %s: wait for container %s: %w", n.Name, cname, werr)
@@ -480,8 +485,8 @@ func (d *Docker) runNode(ctx context.Context, c *Cluster, n *Node, created func(
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, errTimeout) {
-		return fmt.Errorf("%w; last lines of its log:\n%s", err, tail(d.logTail(ctx, resp.ID), 20))
+	if errors.Is(err, wait.ErrTimeout) {
+		return fmt.Errorf("%w; last lines of its log:\n%s", err, logtail.Last(d.logTail(ctx, resp.ID), 20))
 	}
 	return err
 }
@@ -495,7 +500,7 @@ func dockerDetached(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // logTail fetches a container's log for an error message, even when ctx is done.
-func (d *Docker) logTail(ctx context.Context, id string) []byte {
+func (d *Backend) logTail(ctx context.Context, id string) []byte {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	b, err := d.containerLogs(lctx, id, "50")
@@ -505,7 +510,7 @@ func (d *Docker) logTail(ctx context.Context, id string) []byte {
 	return b
 }
 
-func (d *Docker) containerLogs(ctx context.Context, id, tailLines string) ([]byte, error) {
+func (d *Backend) containerLogs(ctx context.Context, id, tailLines string) ([]byte, error) {
 	rc, err := d.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: tailLines})
 	if err != nil {
 		return nil, err
@@ -520,7 +525,7 @@ func (d *Docker) containerLogs(ctx context.Context, id, tailLines string) ([]byt
 }
 
 // labels are what every resource of c carries; node is empty for the network.
-func (d *Docker) labels(c *Cluster, node string) map[string]string {
+func (d *Backend) labels(c *topology.Cluster, node string) map[string]string {
 	l := map[string]string{LabelManaged: "true", LabelCluster: c.Name, LabelRun: c.RunID}
 	if dir, err := filepath.Abs(c.Dir); err == nil && c.Dir != "" {
 		l[LabelDir] = dir
@@ -534,7 +539,7 @@ func (d *Docker) labels(c *Cluster, node string) map[string]string {
 // Down removes every container and the network labelled with c's name (found
 // on the engine, not only in the record, so that a half-made cluster goes
 // too), then c's record. What is already gone is not an error.
-func (d *Docker) Down(ctx context.Context, c *Cluster) error {
+func (d *Backend) Down(ctx context.Context, c *topology.Cluster) error {
 	f := dockerClusterFilter(c.Name)
 	conts, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
@@ -569,7 +574,7 @@ func (d *Docker) Down(ctx context.Context, c *Cluster) error {
 // of a container the listing missed: then the endpoints left are
 // disconnected by force (and the cluster's own containers among them
 // removed) and the removal tried again, a few times.
-func (d *Docker) removeNetwork(ctx context.Context, id, cluster string) error {
+func (d *Backend) removeNetwork(ctx context.Context, id, cluster string) error {
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
 		err = d.api.NetworkRemove(ctx, id)
@@ -615,9 +620,9 @@ func dockerHasID(ids map[string]string, id string) bool {
 
 // removeContainers force-removes the containers (id → name for messages)
 // concurrently, with their anonymous volumes.
-func (d *Docker) removeContainers(ctx context.Context, ids map[string]string) error {
-	keys := sortedKeys(ids)
-	return parallel(len(keys), func(i int) error {
+func (d *Backend) removeContainers(ctx context.Context, ids map[string]string) error {
+	keys := slices.Sorted(maps.Keys(ids))
+	return wait.Parallel(len(keys), func(i int) error {
 		err := d.api.ContainerRemove(ctx, keys[i], container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove container %s: %w", ids[keys[i]], err)
@@ -628,10 +633,10 @@ func (d *Docker) removeContainers(ctx context.Context, ids map[string]string) er
 
 // AddNode starts one more empty node on c's network and waits until it
 // answers PING. On failure its container is removed.
-func (d *Docker) AddNode(ctx context.Context, c *Cluster) (Node, error) {
+func (d *Backend) AddNode(ctx context.Context, c *topology.Cluster) (topology.Node, error) {
 	unlock, err := d.Store.Lock()
 	if err != nil {
-		return Node{}, err
+		return topology.Node{}, err
 	}
 	n, err := d.newNode(c)
 	if err == nil {
@@ -639,7 +644,7 @@ func (d *Docker) AddNode(ctx context.Context, c *Cluster) (Node, error) {
 	}
 	unlock()
 	if err != nil {
-		return Node{}, err
+		return topology.Node{}, err
 	}
 	err = d.runNode(ctx, c, &n, func() error {
 		c.Nodes = append(c.Nodes, n)
@@ -653,14 +658,14 @@ func (d *Docker) AddNode(ctx context.Context, c *Cluster) (Node, error) {
 				err = fmt.Errorf("%w (cleanup failed too: %v)", err, rerr)
 			}
 		}
-		return Node{}, fmt.Errorf("docker add node to %s: %w", c.Name, err)
+		return topology.Node{}, fmt.Errorf("docker add node to %s: %w", c.Name, err)
 	}
 	return n, nil
 }
 
 // RemoveNode force-removes the node's container (found by id and by label)
 // and drops it from c's record.
-func (d *Docker) RemoveNode(ctx context.Context, c *Cluster, name string) error {
+func (d *Backend) RemoveNode(ctx context.Context, c *topology.Cluster, name string) error {
 	for i, n := range c.Nodes {
 		if n.Name != name && n.Addr != name {
 			continue
@@ -688,7 +693,7 @@ func (d *Docker) RemoveNode(ctx context.Context, c *Cluster, name string) error 
 }
 
 // Logs returns the node's server log: the container's stdout and stderr.
-func (d *Docker) Logs(ctx context.Context, c *Cluster, name string) ([]byte, error) {
+func (d *Backend) Logs(ctx context.Context, c *topology.Cluster, name string) ([]byte, error) {
 	n, ok := c.Node(name)
 	if !ok {
 		return nil, fmt.Errorf("cluster %s has no node %q", c.Name, name)
@@ -707,7 +712,7 @@ func (d *Docker) Logs(ctx context.Context, c *Cluster, name string) ([]byte, err
 // Clusters names the clusters that have harness-labelled containers or
 // networks on the engine, recorded or not, sorted: cluster list shows the
 // leftovers that have no record with them.
-func (d *Docker) Clusters(ctx context.Context) ([]string, error) {
+func (d *Backend) Clusters(ctx context.Context) ([]string, error) {
 	f := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
 	conts, err := d.api.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
@@ -728,7 +733,7 @@ func (d *Docker) Clusters(ctx context.Context) ([]string, error) {
 			names[name] = true
 		}
 	}
-	return sortedKeys(names), nil
+	return slices.Sorted(maps.Keys(names)), nil
 }
 
 // dockerNetworkName is the cluster's network, and the prefix of its containers' names.

@@ -1,4 +1,4 @@
-package topology
+package backends_test
 
 import (
 	"context"
@@ -14,6 +14,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	. "github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/docker"
+	"github.com/redis-harness/harness/topology/internal/wait"
+	"github.com/redis-harness/harness/topology/local"
 )
 
 // BenchmarkClusterUp measures, side by side in one run, `cluster up` of 3
@@ -32,34 +37,34 @@ func BenchmarkClusterUp(b *testing.B) {
 		b.Skip("skipping: redis-cli not installed (Debian's redis-tools)")
 	}
 	ctx := context.Background()
-	var docker *Docker
-	if err := DockerAvailable(ctx); err != nil {
+	var dockerBackend *docker.Backend
+	if err := docker.Available(ctx); err != nil {
 		b.Logf("docker variant skipped: %v", err)
-	} else if docker, err = NewDocker(ctx, Store{Dir: b.TempDir()}); err != nil {
+	} else if dockerBackend, err = docker.New(ctx, Store{Dir: b.TempDir()}); err != nil {
 		b.Fatal(err)
 	} else {
-		img, err := DefaultImage()
+		img, err := docker.DefaultImage()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := docker.EnsureImage(ctx, img, io.Discard); err != nil {
+		if err := dockerBackend.EnsureImage(ctx, img, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}
-	local := &Local{Store: Store{Dir: b.TempDir()}, Server: server, Port: 6379}
+	localBackend := &local.Backend{Store: Store{Dir: b.TempDir()}, Server: server, Port: 6379}
 	var hand, loc, dock time.Duration
 	for i := 0; i < b.N; i++ {
 		hand += timeIt(b, func() error { return handMadeCluster(ctx, b.TempDir(), server, cli) })
-		loc += timeIt(b, func() error { return harnessCluster(ctx, local, fmt.Sprintf("bench-l%d", i)) })
-		if docker != nil {
-			dock += timeIt(b, func() error { return harnessCluster(ctx, docker, fmt.Sprintf("bench-d%d", i)) })
+		loc += timeIt(b, func() error { return harnessCluster(ctx, localBackend, fmt.Sprintf("bench-l%d", i)) })
+		if dockerBackend != nil {
+			dock += timeIt(b, func() error { return harnessCluster(ctx, dockerBackend, fmt.Sprintf("bench-d%d", i)) })
 		}
 	}
 	n := float64(b.N)
 	b.ReportMetric(hand.Seconds()/n, "handmade-s")
 	b.ReportMetric(loc.Seconds()/n, "local-s")
 	b.ReportMetric(loc.Seconds()/hand.Seconds(), "local/handmade")
-	if docker != nil {
+	if dockerBackend != nil {
 		b.ReportMetric(dock.Seconds()/n, "docker-s")
 		b.ReportMetric(dock.Seconds()/hand.Seconds(), "docker/handmade")
 	}
@@ -116,7 +121,7 @@ func handMadeCluster(ctx context.Context, dir, server, cli string) error {
 	}
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{Addr: a})
-		err := poll(ctx, 10*time.Millisecond, func() (bool, string, error) { return c.Ping(ctx).Err() == nil, "", nil })
+		err := wait.Poll(ctx, 10*time.Millisecond, func() (bool, string, error) { return c.Ping(ctx).Err() == nil, "", nil })
 		c.Close()
 		if err != nil {
 			return err
@@ -129,7 +134,7 @@ func handMadeCluster(ctx context.Context, dir, server, cli string) error {
 	}
 	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{Addr: a})
-		err := poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
+		err := wait.Poll(ctx, 50*time.Millisecond, func() (bool, string, error) {
 			r := ParseReplication(c.Info(ctx, "replication").Val())
 			return r.Role == "master" || r.MasterLinkStatus == "up", "", nil
 		})
@@ -150,7 +155,11 @@ func freePort() int {
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if p+10000 < 65536 && canBind("127.0.0.1", p+10000) {
+		if p+10000 >= 65536 {
+			continue
+		}
+		if bus, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000))); err == nil {
+			bus.Close()
 			return p
 		}
 	}

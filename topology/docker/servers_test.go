@@ -1,0 +1,58 @@
+package docker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/testcluster"
+)
+
+// TestServerMatrixDocker runs a Valkey cluster in containers made FROM
+// scratch from the fetched build: create, identify, a node killed and
+// restarted, and the cross-check with valkey-cli.
+func TestServerMatrixDocker(t *testing.T) {
+	d := dockerTestBackend(t)
+	srv := testcluster.Server(t, "valkey-8.1.1")
+	name := dockerTestName(t, "valkey")
+	dockerDownAtEnd(t, d, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := d.EnsureServerImage(ctx, srv, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image %s ready in %s", srv.Image(), time.Since(start).Round(time.Millisecond))
+	c, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3, Replicas: 1, RunID: "run-" + name, Server: &srv, Config: map[string]string{"cluster-node-timeout": "2000"}})
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if c.Spec.Image != srv.Image() {
+		t.Errorf("image %q, want %q", c.Spec.Image, srv.Image())
+	}
+	a := topology.NewAdmin()
+	t.Cleanup(a.Close)
+	plan, err := topology.PlanCreate(c.Nodes, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx, plan, 60*time.Second); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	for _, n := range c.Nodes {
+		id, err := a.Identify(ctx, n.Addr)
+		if err != nil || id.Label() != "Valkey 8.1.1" {
+			t.Errorf("%s reports %+v, %v; want Valkey 8.1.1", n.Addr, id, err)
+		}
+	}
+	victim := c.Nodes[len(c.Nodes)-1].Name
+	if err := d.Kill(ctx, c, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Restart(ctx, c, victim); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Healthy(ctx, t, a, c.Addrs(), topology.Expect{Masters: 3, Replicas: 1})
+	testcluster.CLICheck(t, srv, c.Nodes[0].Addr)
+}
