@@ -1,6 +1,10 @@
 package netfilter
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -78,4 +82,76 @@ func TestLocksPerNamespace(t *testing.T) {
 	unlockA()
 	var nilLocks *Locks
 	nilLocks.lock("a")() // no locks: no serialization, no panic
+}
+
+// TestTableHandles adds rules to a chain of its own in this machine's
+// filter table (as root; a skip says so otherwise), and checks that the
+// handle Add returns undoes exactly what it added, and RemoveChain the rest.
+func TestTableHandles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("skipping: iptables needs root, and this test runs as uid %d", os.Geteuid())
+	}
+	if err := NeedTools("iptables", "iptables-restore"); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	ctx := context.Background()
+	tab := Table{Where: "this machine's network namespace", Locks: new(Locks)}
+	chain := fmt.Sprintf("NFT-%d", os.Getpid())
+	t.Cleanup(func() { tab.RemoveChain(ctx, chain) })
+	// TEST-NET-3 addresses: nothing here sends from them.
+	keep, err := tab.Add(ctx, chain, "INPUT", []string{DropSpec("203.0.113.1", "203.0.113.2")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo, err := tab.Add(ctx, chain, "INPUT", []string{DropSpec("203.0.113.3", "")}, []string{QueueSpec("-d 203.0.113.4/32", 7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := func() chainRules {
+		listing, err := tab.Rules(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parseChain(listing, chain)
+	}
+	if r := rules(); len(r.jumps) != 1 || len(r.specs) != 3 || r.specs[2] != QueueSpec("-d 203.0.113.4/32", 7) {
+		t.Fatalf("after two adds: %+v", r)
+	}
+	if err := undo.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := rules(); len(r.specs) != 1 || r.specs[0] != keep.Specs[0] {
+		t.Fatalf("after undoing the second add: %+v, want only %q", r, keep.Specs[0])
+	}
+	if err := tab.RemoveChain(ctx, chain); err != nil {
+		t.Fatal(err)
+	}
+	if r := rules(); r.exists || len(r.jumps) > 0 {
+		t.Fatalf("after RemoveChain: %+v", r)
+	}
+}
+
+// TestDelayLineOpenClose binds a delay line in this process's namespace
+// (as root, on a kernel with nfnetlink_queue) and closes it; a second line
+// from the same base gets another queue while the first holds its own.
+func TestDelayLineOpenClose(t *testing.T) {
+	if err := ProbeDelayLine(); err != nil {
+		t.Skipf("skipping: no delay line here: %v", err)
+	}
+	ctx := context.Background()
+	a, err := OpenDelayLine("", 0x7d00, Impairment{Delay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenDelayLine("", 0x7d00, Impairment{Loss: 100})
+	if err != nil {
+		a.Close(ctx)
+		t.Fatal(err)
+	}
+	if a.Queue() == b.Queue() {
+		t.Errorf("two open lines share queue %d", a.Queue())
+	}
+	if err := errors.Join(a.Close(ctx), b.Close(ctx)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,0 +1,48 @@
+package topology
+
+import (
+	"go/build"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportsPointDown holds topology and its subpackages to DESIGN.md's
+// table: the model imports no backend, the backends import no selection,
+// and netfilter nothing of ours at all (beyond the standard library, only
+// golang.org/x/sys).
+func TestImportsPointDown(t *testing.T) {
+	const mod = "github.com/redis-harness/harness/"
+	for _, tt := range []struct {
+		dir   string
+		allow []string // of ours, by path below the module
+	}{
+		{".", []string{"checker/history", "topology/internal/wait", "topology/internal/flock", "topology/internal/logtail"}},
+		{"local", []string{"topology", "topology/netfilter", "topology/internal/"}},
+		{"docker", []string{"topology", "topology/netfilter", "topology/internal/"}},
+		{"backends", []string{"topology", "topology/local", "topology/docker"}},
+		{"netfilter", nil},
+		{"internal/backendkit", []string{"topology", "topology/netfilter"}},
+		{"internal/wait", nil},
+		{"internal/flock", nil},
+		{"internal/logtail", nil},
+	} {
+		pkg, err := build.ImportDir(tt.dir, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.dir, err)
+		}
+		for _, imp := range pkg.Imports {
+			ours, isOurs := strings.CutPrefix(imp, mod)
+			switch {
+			case isOurs:
+				if !slices.ContainsFunc(tt.allow, func(a string) bool {
+					return ours == a || strings.HasSuffix(a, "/") && strings.HasPrefix(ours, a)
+				}) {
+					t.Errorf("%s imports %s; DESIGN.md allows only %v", tt.dir, ours, tt.allow)
+				}
+			case tt.dir == "netfilter" && strings.Contains(strings.Split(imp, "/")[0], ".") && imp != "golang.org/x/sys/unix":
+				t.Errorf("netfilter imports %s; it may import only the standard library and golang.org/x/sys", imp)
+			}
+		}
+	}
+}
