@@ -61,7 +61,7 @@ fuzz:
 
 # Speed goals, measured side by side in one run (see README).
 bench: deps
-	$(GO) test -run '^$$' -bench ClusterUp -benchtime 3x -timeout 30m ./topology/
+	$(GO) test -run '^$$' -bench ClusterUp -benchtime 3x -timeout 30m ./topology/backends/
 	$(GO) test -run '^$$' -bench Throughput -benchtime 3x -timeout 30m ./workloads/
 	$(GO) test -run '^$$' -bench Check1M -benchtime 1x -timeout 30m ./checker/
 	$(GO) test -run '^$$' -bench PorcupineCorpus -benchtime 1x -v -timeout 30m ./checker/
