@@ -123,11 +123,7 @@ func cleanupChains(ctx context.Context, store topology.Store, cluster string, dr
 		return fmt.Errorf("cleanup: %w", err)
 	}
 	var chains []string
-	for _, l := range listing {
-		name, ok := strings.CutPrefix(l, "-N ")
-		if !ok || !strings.HasPrefix(name, topology.ChainPrefix) {
-			continue
-		}
+	for _, name := range netfilter.Chains(listing, topology.ChainPrefix) {
 		if cluster != "" && name != topology.ChainName(&topology.Cluster{Name: cluster, Dir: store.ClusterDir(cluster)}) || keep[name] {
 			continue
 		}
