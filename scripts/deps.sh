@@ -3,7 +3,9 @@
 # redis-server (local backend, and the docker node image is built from it),
 # redis-tools (redis-cli: cross-checks and the hand-made benchmark),
 # iptables and iproute2 (network faults), chromium (the report renders in a
-# headless browser in the tests). Does nothing when all are present.
+# headless browser in the tests), openssh-server (the ssh backend's tests
+# start their own sshd daemons on 127.0.102.N with keys they make). Does
+# nothing when all are present.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -11,6 +13,7 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v iptables >/dev/null || need+=(iptables)
 command -v tc >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2
