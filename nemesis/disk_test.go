@@ -186,7 +186,7 @@ func TestDiskAOFManifest(t *testing.T) {
 	for _, name := range []string{"nodes.conf", "dump.rdb"} {
 		os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644)
 	}
-	l, err := local.New(topology.Store{Dir: t.TempDir()})
+	l, err := local.NewHost(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

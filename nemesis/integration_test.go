@@ -47,7 +47,7 @@ func newTestEnv(t *testing.T, backend, what string, masters, replicas int) (*Env
 	name := fmt.Sprintf("t%d-%s-%d", os.Getpid(), what, time.Now().UnixNano()%1e6)
 	switch backend {
 	case "local":
-		l, err := local.New(store)
+		l, err := local.NewHost(store)
 		if err != nil {
 			t.Skipf("skipping: %v", err)
 		}

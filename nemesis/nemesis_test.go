@@ -491,7 +491,7 @@ func TestPick(t *testing.T) {
 // TestValidateLocal asks the real local backend: as root every fault can
 // run; without root the network faults are refused, saying so.
 func TestValidateLocal(t *testing.T) {
-	l, err := local.New(topology.Store{Dir: t.TempDir()})
+	l, err := local.NewHost(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

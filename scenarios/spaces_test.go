@@ -27,7 +27,7 @@ func TestEveryWorkloadJudgedAlone(t *testing.T) {
 		t.Skip("skipping real runs in -short mode")
 	}
 	dir := t.TempDir()
-	l, err := local.New(topology.Store{Dir: dir})
+	l, err := local.NewHost(topology.Store{Dir: dir})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -17,7 +17,7 @@ import (
 // where redis-server is absent.
 func newLocalCluster(t *testing.T, name string, masters, replicas int) (*local.Backend, *Cluster, *Admin) {
 	t.Helper()
-	l, err := local.New(Store{Dir: t.TempDir()})
+	l, err := local.NewHost(Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -58,7 +58,7 @@ func TestFailoverPendingIsMarked(t *testing.T) {
 
 // TestKeySlotLive asks a real node, for the golden keys and a few thousand more.
 func TestKeySlotLive(t *testing.T) {
-	l, err := local.New(Store{Dir: t.TempDir()})
+	l, err := local.NewHost(Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -59,7 +59,7 @@ func localCluster(t testing.TB) (*topology.Admin, []string) {
 			return
 		}
 		shared.dir = dir
-		l, err := local.New(topology.Store{Dir: dir})
+		l, err := local.NewHost(topology.Store{Dir: dir})
 		if err != nil {
 			shared.skip = fmt.Sprintf("skipping: %v", err)
 			return

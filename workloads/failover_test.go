@@ -32,7 +32,7 @@ func TestClientFollowsFailover(t *testing.T) {
 
 func followFailover(t *testing.T, reloadEvery time.Duration) {
 	dir := t.TempDir()
-	l, err := local.New(topology.Store{Dir: dir})
+	l, err := local.NewHost(topology.Store{Dir: dir})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

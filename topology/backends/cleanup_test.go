@@ -28,7 +28,7 @@ func rig(t *testing.T, backend, what string) testcluster.Rig {
 	var store Store
 	switch backend {
 	case "local":
-		l, err := local.New(Store{Dir: t.TempDir()})
+		l, err := local.NewHost(Store{Dir: t.TempDir()})
 		if err != nil {
 			t.Skipf("skipping: %v", err)
 		}
@@ -138,7 +138,7 @@ func cleanupAfterKill(t *testing.T, r testcluster.Rig) {
 // the run is killed, cleanup must still find its servers by their node
 // dirs (and only with a matching --name when one is given).
 func TestCleanupFindsOtherStores(t *testing.T) {
-	l, err := local.New(Store{Dir: filepath.Join(t.TempDir(), "run", "state")})
+	l, err := local.NewHost(Store{Dir: filepath.Join(t.TempDir(), "run", "state")})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -210,7 +210,7 @@ func TestCleanupFindsOtherStores(t *testing.T) {
 func TestCleanupRemovesRunState(t *testing.T) {
 	runStore := t.TempDir()
 	state := filepath.Join(runStore, "smoke", "20260101T000000-1", "state")
-	l, err := local.New(Store{Dir: state})
+	l, err := local.NewHost(Store{Dir: state})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

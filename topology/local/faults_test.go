@@ -15,7 +15,7 @@ import (
 // of it is open.
 func localRig(t *testing.T, what string, masters, replicas int) testcluster.Rig {
 	t.Helper()
-	l, err := New(topology.Store{Dir: t.TempDir()})
+	l, err := NewHost(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

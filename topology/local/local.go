@@ -40,17 +40,30 @@ type Backend struct {
 	locks netfilter.Locks
 }
 
-// New returns the local backend, or an error when no redis-server is found.
+// New returns the local backend. A machine without redis-server still
+// gets one: clusters whose spec names a server (a fetched build, --server)
+// need none of the host's, and the others are refused at Up, saying so.
 func New(store topology.Store) (*Backend, error) {
 	bin := os.Getenv("HARNESS_REDIS_SERVER")
 	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("redis-server"); err != nil {
-			return nil, errors.New("local backend: redis-server not found on PATH (install Debian's redis-server: apt-get install redis-server, or set HARNESS_REDIS_SERVER)")
-		}
+		bin, _ = exec.LookPath("redis-server")
 	}
 	return &Backend{Store: store, Server: bin, Port: 6379}, nil
 }
+
+// NewHost is New for callers that will run the host's redis-server (tests
+// of it): an error, saying how to install one, when the host has none.
+func NewHost(store topology.Store) (*Backend, error) {
+	l, err := New(store)
+	if err == nil && l.Server == "" {
+		err = errNoHostServer
+	}
+	return l, err
+}
+
+// errNoHostServer is Up's error for a cluster that would run the host's
+// redis-server on a machine without one.
+var errNoHostServer = errors.New("local backend: redis-server not found on PATH (install Debian's redis-server: apt-get install redis-server, set HARNESS_REDIS_SERVER, or pick a fetched build with --server: harness servers list)")
 
 // Name is "local".
 func (l *Backend) Name() string { return "local" }
@@ -63,6 +76,9 @@ func (l *Backend) Up(ctx context.Context, spec topology.Spec) (_ *topology.Clust
 		return nil, err
 	}
 	c := &topology.Cluster{Name: spec.Name, Backend: l.Name(), RunID: spec.RunID, Spec: spec, Dir: l.Store.ClusterDir(spec.Name)}
+	if _, err := l.server(c); err != nil {
+		return nil, err
+	}
 	unlock, err := l.lock()
 	if err != nil {
 		return nil, err
@@ -209,7 +225,10 @@ func (l *Backend) start(ctx context.Context, c *topology.Cluster, n topology.Nod
 		return 0, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	defer logf.Close()
-	server := l.server(c)
+	server, err := l.server(c)
+	if err != nil {
+		return 0, err
+	}
 	cmd := server.Command(conf)
 	cmd.Dir = n.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -246,11 +265,14 @@ func (l *Backend) start(ctx context.Context, c *topology.Cluster, n topology.Nod
 
 // server is what c's nodes run: the server its spec records, else the
 // host's redis-server.
-func (l *Backend) server(c *topology.Cluster) topology.Server {
+func (l *Backend) server(c *topology.Cluster) (topology.Server, error) {
 	if c.Spec.Server != nil && c.Spec.Server.Bin != "" {
-		return *c.Spec.Server
+		return *c.Spec.Server, nil
 	}
-	return topology.Server{Name: "host", Kind: "redis", Bin: l.Server}
+	if l.Server == "" {
+		return topology.Server{}, errNoHostServer
+	}
+	return topology.Server{Name: "host", Kind: "redis", Bin: l.Server}, nil
 }
 
 func (l *Backend) logBytes(n topology.Node) []byte {

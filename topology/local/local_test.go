@@ -26,7 +26,16 @@ func newLocalCluster(t *testing.T, name string, masters, replicas int) (*Backend
 // the host's redis-server).
 func newLocalClusterOn(t *testing.T, name string, server *topology.Server, masters, replicas int) (*Backend, *topology.Cluster, *topology.Admin) {
 	t.Helper()
-	l, err := New(topology.Store{Dir: t.TempDir()})
+	var l *Backend
+	var err error
+	if server != nil {
+		// A build of its own needs no redis-server of the host's: run it
+		// as on a machine without one.
+		l, err = New(topology.Store{Dir: t.TempDir()})
+		l.Server = ""
+	} else {
+		l, err = NewHost(topology.Store{Dir: t.TempDir()})
+	}
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -64,7 +73,7 @@ func TestLocalUpCreateDown(t *testing.T) {
 // TestLocalNodeFailsToStart: a node that cannot start is named, with the
 // last lines of its log, and nothing is left behind.
 func TestLocalNodeFailsToStart(t *testing.T) {
-	l, err := New(topology.Store{Dir: t.TempDir()})
+	l, err := NewHost(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -80,7 +89,7 @@ func TestLocalNodeFailsToStart(t *testing.T) {
 
 // TestLocalUpCancelled: Ctrl-C during up removes what was made.
 func TestLocalUpCancelled(t *testing.T) {
-	l, err := New(topology.Store{Dir: t.TempDir()})
+	l, err := NewHost(topology.Store{Dir: t.TempDir()})
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -104,6 +113,29 @@ func assertNoServers(t *testing.T, dir string) {
 			if exe, _ := os.Readlink(strings.TrimSuffix(p, "cwd") + "exe"); strings.Contains(exe, "redis") {
 				t.Errorf("a redis-server is still running in %s (%s)", cwd, p)
 			}
+		}
+	}
+}
+
+// TestNoHostServer: on a machine without redis-server the backend still
+// opens (clusters of fetched builds need none), and a cluster that would
+// run the host's is refused before anything starts, saying what to do.
+func TestNoHostServer(t *testing.T) {
+	l, err := New(topology.Store{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Server = ""
+	_, err = l.Up(context.Background(), topology.Spec{Name: "t-nohost", Masters: 3})
+	if err == nil || !strings.Contains(err.Error(), "redis-server not found") || !strings.Contains(err.Error(), "--server") {
+		t.Fatalf("Up with no server at all: %v", err)
+	}
+	if cs, _ := l.Store.List(); len(cs) != 0 {
+		t.Fatalf("a refused Up left %d cluster records", len(cs))
+	}
+	if _, err := NewHost(l.Store); err == nil && os.Getenv("HARNESS_REDIS_SERVER") == "" {
+		if _, lerr := exec.LookPath("redis-server"); lerr != nil {
+			t.Fatal("NewHost on a machine without redis-server: no error")
 		}
 	}
 }
