@@ -3,7 +3,9 @@ package topology
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,9 +132,16 @@ const NodeImageRepo = "redis-harness-node"
 
 // Image is the docker node image made from this server:
 // redis-harness-node:<name> for a fetched build, redis-harness-node:<version>
-// for the host's redis-server (as the docker backend's DefaultImage names it).
+// for the host's redis-server (as the docker backend's DefaultImage names
+// it), redis-harness-node:path-<kind>-<version>-<hash of its path> for a
+// binary given by path.
 func (s Server) Image() string {
-	if s.Root == "" {
+	switch {
+	case s.Source == "path":
+		// A binary given by path: its kind, version and where it is.
+		sum := sha256.Sum256([]byte(s.Bin))
+		return NodeImageRepo + ":path-" + s.Kind + "-" + s.Version + "-" + hex.EncodeToString(sum[:4])
+	case s.Root == "":
 		return NodeImageRepo + ":" + s.Version
 	}
 	return NodeImageRepo + ":" + s.Name

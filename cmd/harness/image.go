@@ -33,7 +33,7 @@ func imageCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if s.Root != "" {
+					if s.Root != "" || s.Source == "path" {
 						srv = &s
 						if tag == "" {
 							tag = s.Image()

@@ -161,11 +161,9 @@ func (d *Backend) Up(ctx context.Context, spec topology.Spec) (_ *topology.Clust
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if spec.Server != nil && spec.Server.Source == "path" {
-		return nil, fmt.Errorf("docker backend: --server %s is a binary on this machine; docker nodes run an image: fetch a build (harness servers list) or pass --image", spec.Server.Name)
-	}
-	if spec.Image == "" && spec.Server != nil && spec.Server.Root != "" {
-		// A fetched build: its own image, made here from it when missing.
+	if spec.Image == "" && spec.Server != nil && (spec.Server.Root != "" || spec.Server.Source == "path") {
+		// A fetched build, or a binary given by path: its own image, made
+		// here from it when missing.
 		spec.Image = spec.Server.Image()
 		if err := d.EnsureServerImage(ctx, *spec.Server, d.Progress); err != nil {
 			return nil, err

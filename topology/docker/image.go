@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,17 +96,42 @@ func (d *Backend) EnsureImage(ctx context.Context, image string, progress io.Wri
 // EnsureServerImage makes sure the node image of s (s.Image()) is on the
 // engine, building it from s when it is missing.
 func (d *Backend) EnsureServerImage(ctx context.Context, s topology.Server, progress io.Writer) error {
-	if s.Root == "" {
+	if s.Root == "" && s.Source != "path" {
 		return d.EnsureImage(ctx, s.Image(), progress)
 	}
-	_, err := d.api.ImageInspect(ctx, s.Image())
-	if err == nil {
+	var sum string
+	if s.Source == "path" {
+		var err error
+		if sum, err = fileSHA256(s.Bin); err != nil {
+			return fmt.Errorf("node image of %s: %w", s.Bin, err)
+		}
+	}
+	img, err := d.api.ImageInspect(ctx, s.Image())
+	if err == nil && (sum == "" || img.Config != nil && img.Config.Labels[labelBinary] == sum) {
 		return nil
 	}
-	if !cerrdefs.IsNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect image %s: %w", s.Image(), err)
 	}
+	// Missing, or made from another binary at that path: (re)build.
 	return d.BuildServerImage(ctx, s, s.Image(), progress)
+}
+
+// labelBinary holds the sha256 of the server binary an image given by
+// path was made from, so that a binary rebuilt in place gets a new image.
+const labelBinary = "io.redis-harness.binary-sha256"
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // BuildImage builds the node image from this machine's redis-server and
@@ -126,6 +153,9 @@ func (d *Backend) BuildImage(ctx context.Context, tag string, progress io.Writer
 // as /usr/bin/<kind>-server, its CLI, its loader at the path the binaries
 // name, and the libraries they load, all from the build's own tree.
 func (d *Backend) BuildServerImage(ctx context.Context, s topology.Server, tag string, progress io.Writer) error {
+	if s.Source == "path" {
+		return d.buildPathImage(ctx, s, tag, progress)
+	}
 	if s.Root == "" {
 		return fmt.Errorf("build image %s: server %s is not a fetched build (the host's is built by harness image build without --server)", tag, s.Name)
 	}
@@ -134,6 +164,29 @@ func (d *Backend) BuildServerImage(ctx context.Context, s topology.Server, tag s
 		return fmt.Errorf("build image %s: %w", tag, err)
 	}
 	return d.buildImage(ctx, tag, files, imageDockerfile("/usr/bin/"+s.ServerName(), s.Kind, s.Version), progress)
+}
+
+// buildPathImage builds the node image of a server binary given by path:
+// the binary at its own path, the CLI beside it when there is one
+// (<kind>-cli), and the libraries ldd says they load, as the default
+// image is made from the host's.
+func (d *Backend) buildPathImage(ctx context.Context, s topology.Server, tag string, progress io.Writer) error {
+	bins := []string{s.Bin}
+	if cli := filepath.Join(filepath.Dir(s.Bin), s.Kind+"-cli"); s.Kind != "" {
+		if _, err := os.Stat(cli); err == nil {
+			bins = append(bins, cli)
+		}
+	}
+	files, err := imageFiles(ctx, bins)
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", tag, err)
+	}
+	sum, err := fileSHA256(s.Bin)
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", tag, err)
+	}
+	df := imageDockerfile(s.Bin, s.Kind, s.Version) + "LABEL " + labelBinary + "=\"" + sum + "\"\n"
+	return d.buildImage(ctx, tag, files, df, progress)
 }
 
 func (d *Backend) buildImage(ctx context.Context, tag string, files []topology.ServerFile, dockerfile string, progress io.Writer) error {

@@ -2,8 +2,14 @@ package docker
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/topology/internal/testcluster"
@@ -55,4 +61,71 @@ func TestServerMatrixDocker(t *testing.T) {
 	}
 	testcluster.Healthy(ctx, t, a, c.Addrs(), topology.Expect{Masters: 3, Replicas: 1})
 	testcluster.CLICheck(t, srv, c.Nodes[0].Addr)
+}
+
+// TestPathServerDocker: --server PATH on docker makes a node image of that
+// binary (with the libraries it loads) and runs the cluster on it; the
+// binary changed in place gets a new image.
+func TestPathServerDocker(t *testing.T) {
+	d := dockerTestBackend(t)
+	host, err := topology.HostServer(context.Background())
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "redis-server")
+	b, err := os.ReadFile(host.Bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := topology.Servers{}.Resolve(ctx, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+			_, _ = cli.ImageRemove(context.Background(), srv.Image(), image.RemoveOptions{Force: true, PruneChildren: true})
+			cli.Close()
+		}
+	})
+	name := dockerTestName(t, "path")
+	dockerDownAtEnd(t, d, name)
+	c, err := d.Up(ctx, topology.Spec{Name: name, Masters: 3, RunID: "run-" + name, Server: &srv})
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if c.Spec.Image != srv.Image() || !strings.Contains(srv.Image(), ":path-redis-"+host.Version+"-") {
+		t.Errorf("image %q (server image %q)", c.Spec.Image, srv.Image())
+	}
+	a := topology.NewAdmin()
+	t.Cleanup(a.Close)
+	for _, n := range c.Nodes {
+		if id, err := a.Identify(ctx, n.Addr); err != nil || id.Version != host.Version {
+			t.Errorf("%s reports %+v, %v; want version %s", n.Addr, id, err, host.Version)
+		}
+	}
+	first, err := d.api.ImageInspect(ctx, srv.Image())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnsureServerImage(ctx, srv, nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := d.api.ImageInspect(ctx, srv.Image()); again.ID != first.ID {
+		t.Errorf("the same binary was built again: %s, then %s", first.ID, again.ID)
+	}
+	// Rebuilt in place (a trailing byte leaves the ELF runnable): a new image.
+	if err := os.WriteFile(bin, append(b, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnsureServerImage(ctx, srv, nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := d.api.ImageInspect(ctx, srv.Image()); again.ID == first.ID {
+		t.Error("the binary changed in place but its image was kept")
+	}
 }
