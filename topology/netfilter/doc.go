@@ -1,6 +1,7 @@
 // Package netfilter is the Linux plumbing that network faults are made of,
 // with no knowledge of Redis: iptables chains in one network namespace
-// (this process's, or another entered with nsenter) and the delay line, a
+// (this process's, another entered with nsenter, or one a caller reaches
+// itself through Table.Exec, e.g. a container sharing it) and the delay line, a
 // hand-written nfnetlink_queue reader that holds and drops packets without
 // tc or sch_netem.
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"sync"
@@ -38,30 +39,45 @@ func (l *Locks) lock(netns string) func() {
 // Table is the iptables filter table of one network namespace: this
 // process's when NetNS is empty, else the one at NetNS
 // (/proc/<pid>/ns/net), entered with nsenter, so that the namespace needs
-// no iptables of its own.
+// no iptables of its own; or wherever Exec runs the commands.
 type Table struct {
+	// NetNS is the namespace nsenter enters; with Exec set, it only names
+	// the namespace for Locks.
 	NetNS string
 	// Where names the namespace in messages.
 	Where string
 	// Locks, when not nil, serializes this process's edits of the namespace.
 	Locks *Locks
+	// Exec, when not nil, runs the table's commands (bin is "iptables" or
+	// "iptables-restore") where the namespace is, e.g. in a container that
+	// shares it, instead of this process running them. It returns the
+	// command's standard output; a failure's error carries its standard error.
+	Exec func(ctx context.Context, bin string, args []string, stdin io.Reader) ([]byte, error)
 }
 
-func (t Table) command(ctx context.Context, bin string, args ...string) *exec.Cmd {
-	if t.NetNS == "" {
-		return exec.CommandContext(ctx, bin, args...)
+// run runs one command in the table's namespace.
+func (t Table) run(ctx context.Context, bin string, args []string, stdin io.Reader) ([]byte, error) {
+	if t.Exec != nil {
+		return t.Exec(ctx, bin, args, stdin)
 	}
-	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + t.NetNS, "--", bin}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if t.NetNS != "" {
+		cmd = exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + t.NetNS, "--", bin}, args...)...)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdin, cmd.Stderr = stdin, &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
 }
 
 // Rules lists the filter table as iptables -S prints it.
 func (t Table) Rules(ctx context.Context) ([]string, error) {
-	var stderr bytes.Buffer
-	cmd := t.command(ctx, "iptables", "-w", "5", "-t", "filter", "-S")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := t.run(ctx, "iptables", []string{"-w", "5", "-t", "filter", "-S"}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("list iptables rules in %s: %v: %s", t.Where, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("list iptables rules in %s: %w", t.Where, err)
 	}
 	return strings.Split(strings.TrimSpace(string(out)), "\n"), nil
 }
@@ -73,10 +89,8 @@ func (t Table) Apply(ctx context.Context, lines []string) error {
 		return nil
 	}
 	in := "*filter\n" + strings.Join(lines, "\n") + "\nCOMMIT\n"
-	cmd := t.command(ctx, "iptables-restore", "-w", "5", "--noflush")
-	cmd.Stdin = strings.NewReader(in)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables-restore in %s: %v: %s (input: %s)", t.Where, err, strings.TrimSpace(string(out)), strings.Join(lines, "; "))
+	if _, err := t.run(ctx, "iptables-restore", []string{"-w", "5", "--noflush"}, strings.NewReader(in)); err != nil {
+		return fmt.Errorf("iptables-restore in %s: %w (input: %s)", t.Where, err, strings.Join(lines, "; "))
 	}
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,5 +155,56 @@ func TestDelayLineOpenClose(t *testing.T) {
 	}
 	if err := errors.Join(a.Close(ctx), b.Close(ctx)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTableExec: with Exec set, every command of Add, Remove and
+// RemoveChain goes through it (none runs here), and each edit is one
+// iptables-restore of exactly the lines the listing calls for.
+func TestTableExec(t *testing.T) {
+	listing := "-P INPUT ACCEPT\n"
+	var restores []string
+	tb := Table{Where: "a fake namespace", NetNS: "container:x", Locks: &Locks{},
+		Exec: func(ctx context.Context, bin string, args []string, stdin io.Reader) ([]byte, error) {
+			switch bin {
+			case "iptables":
+				if !slices.Equal(args, []string{"-w", "5", "-t", "filter", "-S"}) {
+					return nil, fmt.Errorf("unexpected iptables %q", args)
+				}
+				return []byte(listing), nil
+			case "iptables-restore":
+				b, err := io.ReadAll(stdin)
+				if err != nil {
+					return nil, err
+				}
+				restores = append(restores, string(b))
+				return nil, nil
+			}
+			return nil, fmt.Errorf("unexpected command %s", bin)
+		}}
+	ctx := context.Background()
+	if _, err := tb.Add(ctx, "RH-t", "INPUT", []string{DropSpec("10.0.0.1", "")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "*filter\n:RH-t - [0:0]\n-I INPUT 1 -j RH-t\n-I RH-t 1 -s 10.0.0.1/32 -j DROP\nCOMMIT\n"
+	if len(restores) != 1 || restores[0] != want {
+		t.Fatalf("Add restored %q, want %q", restores, want)
+	}
+	listing += "-N RH-t\n-A INPUT -j RH-t\n-A RH-t -s 10.0.0.1/32 -j DROP\n"
+	if _, err := tb.Add(ctx, "RH-t", "INPUT", []string{DropSpec("10.0.0.1", "")}, nil); err != nil || len(restores) != 1 {
+		t.Fatalf("Add of a rule in place: %v, %d restores (want none more)", err, len(restores))
+	}
+	if err := tb.RemoveChain(ctx, "RH-t"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "*filter\n-D INPUT -j RH-t\n-F RH-t\n-X RH-t\nCOMMIT\n"; len(restores) != 2 || restores[1] != want {
+		t.Fatalf("RemoveChain restored %q, want %q", restores[1:], want)
+	}
+	failing := tb
+	failing.Exec = func(context.Context, string, []string, io.Reader) ([]byte, error) {
+		return nil, errors.New("exit status 4: iptables: Permission denied")
+	}
+	if _, err := failing.Rules(ctx); err == nil || !strings.Contains(err.Error(), "Permission denied") || !strings.Contains(err.Error(), "a fake namespace") {
+		t.Errorf("Rules through a failing Exec = %v, want its error with the namespace named", err)
 	}
 }
