@@ -15,11 +15,14 @@ func imageCommand() *cli.Command {
 		Usage: "the docker node image",
 		Subcommands: []*cli.Command{{
 			Name:  "build",
-			Usage: "build the node image locally from this machine's redis-server or a fetched build (no registry needed)",
+			Usage: "build the node image locally from this machine's redis-server or a fetched build, and the sidecar image (no registry needed)",
 			Description: "Builds redis-harness-node:<version> FROM scratch with /usr/bin/redis-server, redis-cli and\n" +
 				"the libraries they link; with --server NAME, redis-harness-node:<name> from that fetched build\n" +
 				"(harness servers fetch NAME) with its own loader and libraries. cluster up and run build the\n" +
-				"image by themselves when it is missing.",
+				"image by themselves when it is missing.\n" +
+				"It also builds redis-harness-sidecar:<digest> FROM scratch from this machine's iptables and tc:\n" +
+				"network faults on an engine that is not on this machine (DOCKER_HOST=tcp://…) run in it, joined\n" +
+				"to each node's network namespace. Without iptables here it says so and builds the node image only.",
 			UsageText: "harness image build [--server valkey-8.1.1] [--tag redis-harness-node:7.0.15]",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "tag", Usage: "image tag (default: redis-harness-node:<redis-server version>, or :<name> with --server)"},
@@ -63,6 +66,13 @@ func imageCommand() *cli.Command {
 					return withCode(exitHarness, fmt.Errorf("image build %s: %w", tag, err))
 				}
 				fmt.Fprintf(c.App.Writer, "built %s in %s\n", tag, time.Since(start).Round(time.Millisecond))
+				start = time.Now()
+				sidecar, err := d.BuildSidecarImage(c.Context, c.App.ErrWriter)
+				if err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "sidecar image not built (network faults on a remote engine need it): %v\n", err)
+					return nil
+				}
+				fmt.Fprintf(c.App.Writer, "built %s in %s\n", sidecar, time.Since(start).Round(time.Millisecond))
 				return nil
 			},
 		}},

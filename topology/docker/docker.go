@@ -83,6 +83,8 @@ type dockerAPI interface {
 	ContainerKill(ctx context.Context, containerID, signal string) error
 	ContainerPause(ctx context.Context, containerID string) error
 	ContainerUnpause(ctx context.Context, containerID string) error
+	// For the sidecars (sidecar.go).
+	ContainerAttach(ctx context.Context, containerID string, options container.AttachOptions) (types.HijackedResponse, error)
 	Close() error
 }
 
@@ -97,12 +99,17 @@ type Backend struct {
 	Progress io.Writer
 	// ReadyTimeout bounds the wait for a started node to answer PING (default 30 s).
 	ReadyTimeout time.Duration
+	// Remote makes network faults go through sidecar containers even where
+	// the engine is on this machine and nsenter could reach its containers.
+	Remote bool
 
 	api dockerAPI
 	// lines are the netem delay lines this backend opened, and locks
 	// serializes its edits of each node's iptables rules.
 	lines netfilter.DelayLines
 	locks netfilter.Locks
+	// sidecar is what network faults through the engine learnt once.
+	sidecar sidecarState
 	// afterCreate, when set (by tests), runs after each node's container is created.
 	afterCreate func(topology.Node)
 }

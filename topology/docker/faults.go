@@ -14,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redis-harness/harness/topology"
@@ -30,16 +31,12 @@ var (
 )
 
 // Network faults on docker run iptables in each node container's network
-// namespace, entered from this machine with nsenter (so that node images,
-// the official redis ones included, need no iptables of their own), and the
-// delay lines of netem bind their queue in that namespace. Both need the
-// harness on the engine's own machine, as root: a remote engine's
-// containers have no /proc/<pid> here.
-
-// needRoot is the error of a network fault attempted without root.
-func needRoot(a topology.Ability) error {
-	return backendkit.NeedRoot("docker", "iptables rules entered into each node container's network namespace with nsenter", a)
-}
+// namespace, so that node images, the official redis ones included, need no
+// iptables of their own. Where the engine is on this machine and the
+// harness is root, they enter the namespace with nsenter (fast, and netem
+// is the harness's own delay line, bound in the namespace); elsewhere each
+// command runs in a sidecar container that joins the namespace through the
+// engine (sidecar.go), and netem is tc's, where the engine's kernel has it.
 
 // dockerKillWithin bounds waiting for a killed container to stop.
 const dockerKillWithin = 10 * time.Second
@@ -48,8 +45,14 @@ const dockerKillWithin = 10 * time.Second
 // network (a container's first network is eth0).
 const dockerNodeIface = "eth0"
 
+// dockerCanFaultWithin bounds what CanFault asks the engine, the sidecar
+// image's build and the netem probe included.
+const dockerCanFaultWithin = sidecarBuildWithin + sidecarWithin
+
 // CanFault: lifecycle faults go through the engine's API; network faults
-// need root, nsenter and iptables here, and an engine on this machine.
+// enter the namespaces from here where the engine is provably local, and
+// go through sidecars elsewhere (netem then needs sch_netem on the engine's
+// kernel, probed once).
 func (d *Backend) CanFault(a topology.Ability) error {
 	switch a {
 	case topology.AbilityLifecycle:
@@ -57,26 +60,98 @@ func (d *Backend) CanFault(a topology.Ability) error {
 	case topology.AbilityDisk:
 		return d.CanDisk()
 	case topology.AbilityPartition, topology.AbilityNetem:
-		if err := needRoot(a); err != nil {
-			return err
+		ctx, cancel := context.WithTimeout(context.Background(), dockerCanFaultWithin)
+		defer cancel()
+		if d.nsenterCandidate() == nil && d.engineLocal(ctx) {
+			if err := backendkit.ProbeIptables(a); err != nil {
+				return err
+			}
+			if a == topology.AbilityNetem {
+				if err := netfilter.ProbeDelayLine(); err != nil {
+					return fmt.Errorf("netem faults on the docker backend: %w", err)
+				}
+			}
+			return nil
 		}
-		if err := backendkit.NeedTools(a, "nsenter", "iptables", "iptables-restore"); err != nil {
-			return err
-		}
-		if err := backendkit.ProbeIptables(a); err != nil {
-			return err
-		}
-		if h, ok := d.api.(interface{ DaemonHost() string }); ok && !strings.HasPrefix(h.DaemonHost(), "unix://") {
-			return fmt.Errorf("%s faults on the docker backend enter the node containers' network namespaces from this machine, so they need the engine here, not at %s", a, h.DaemonHost())
+		if _, err := findSidecarTools(); err != nil {
+			return fmt.Errorf("%s faults on the docker backend at %s run in sidecar containers: %w", a, d.daemonHost(), err)
 		}
 		if a == topology.AbilityNetem {
-			if err := netfilter.ProbeDelayLine(); err != nil {
-				return fmt.Errorf("netem faults on the docker backend: %w", err)
+			if err := d.sidecarNetem(ctx); err != nil {
+				return fmt.Errorf("netem faults on the docker backend at %s (the harness's delay line works only where the engine is on this machine, and tc netem in a sidecar does not work there): %w", d.daemonHost(), err)
 			}
 		}
 		return nil
 	}
 	return fmt.Errorf("the docker backend knows no %q faults", a)
+}
+
+// daemonHost is where the engine is, as DOCKER_HOST says.
+func (d *Backend) daemonHost() string {
+	if h, ok := d.api.(interface{ DaemonHost() string }); ok {
+		return h.DaemonHost()
+	}
+	return "(unknown)"
+}
+
+// nsenterCandidate says why nsenter cannot be used, or nil when it may be:
+// what remains to prove is that the engine's containers are this machine's
+// (nsenterNetNS).
+func (d *Backend) nsenterCandidate() error {
+	switch {
+	case d.Remote:
+		return errors.New("the backend is told to treat the engine as remote")
+	case !strings.HasPrefix(d.daemonHost(), "unix://"):
+		return fmt.Errorf("the engine is at %s", d.daemonHost())
+	}
+	if err := backendkit.NeedRoot("docker", "iptables rules entered into each node container's network namespace with nsenter", topology.AbilityPartition); err != nil {
+		return err
+	}
+	return netfilter.NeedTools("nsenter", "iptables", "iptables-restore")
+}
+
+// nsenterNetNS returns the container's network namespace as a path nsenter
+// can enter from here, or "" when only a sidecar reaches it. A unix socket
+// alone does not prove the engine local: it may be forwarded from another
+// machine (ssh -L), and rootless or VM-backed engines report PIDs of a PID
+// namespace that is not ours, where /proc/<pid> here is another process or
+// none. The sandbox key is the engine's own bind mount of the container's
+// namespace: when it and /proc/<pid>/ns/net are the same inode here, the
+// pid is the container's and nsenter reaches its namespace.
+func nsenterNetNS(info container.InspectResponse) string {
+	if info.ContainerJSONBase == nil || info.State == nil || info.State.Pid <= 0 || info.NetworkSettings == nil || info.NetworkSettings.SandboxKey == "" {
+		return ""
+	}
+	path := fmt.Sprintf("/proc/%d/ns/net", info.State.Pid)
+	a, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	b, err := os.Stat(info.NetworkSettings.SandboxKey)
+	if err != nil || !os.SameFile(a, b) {
+		return ""
+	}
+	return path
+}
+
+// engineLocal says whether the engine's containers are this machine's, as
+// one running harness container shows; with none running it trusts the
+// unix socket, and each fault checks its own node again.
+func (d *Backend) engineLocal(ctx context.Context) bool {
+	conts, err := d.api.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true"), filters.Arg("status", "running"))})
+	if err != nil {
+		return true
+	}
+	for _, ct := range conts {
+		if ct.Labels[LabelSidecar] != "" {
+			continue
+		}
+		info, err := d.api.ContainerInspect(ctx, ct.ID)
+		if err == nil {
+			return nsenterNetNS(info) != ""
+		}
+	}
+	return true
 }
 
 // dockerNode finds the node and its container's id (or name).
@@ -226,8 +301,10 @@ func (d *Backend) Resume(ctx context.Context, c *topology.Cluster, name string) 
 // errNotRunning marks a node whose network namespace does not exist now.
 var errNotRunning = errors.New("not running")
 
-// netfilter returns the node container's network namespace.
-func (d *Backend) netfilter(ctx context.Context, n topology.Node, id string) (netfilter.Table, error) {
+// netfilter returns the node container's network namespace: entered with
+// nsenter where the engine is provably on this machine, else reached
+// through sidecars (the table's Exec is then set).
+func (d *Backend) netfilter(ctx context.Context, c *topology.Cluster, n topology.Node, id string) (netfilter.Table, error) {
 	info, err := d.api.ContainerInspect(ctx, id)
 	if cerrdefs.IsNotFound(err) {
 		return netfilter.Table{}, fmt.Errorf("node %s (%s) is %w: its container is gone", n.Name, n.Addr, errNotRunning)
@@ -238,11 +315,12 @@ func (d *Backend) netfilter(ctx context.Context, n topology.Node, id string) (ne
 	if info.ContainerJSONBase == nil || info.State == nil || !info.State.Running || info.State.Pid <= 0 {
 		return netfilter.Table{}, fmt.Errorf("node %s (%s) is %w: its network namespace exists only while its container runs", n.Name, n.Addr, errNotRunning)
 	}
-	path := fmt.Sprintf("/proc/%d/ns/net", info.State.Pid)
-	if _, err := os.Stat(path); err != nil {
-		return netfilter.Table{}, fmt.Errorf("node %s: the network namespace of container %s (pid %d) cannot be entered from here (%v): network faults need the docker engine on this machine and the harness as root", n.Name, id, info.State.Pid, err)
+	if d.nsenterCandidate() == nil {
+		if path := nsenterNetNS(info); path != "" {
+			return netfilter.Table{NetNS: path, Where: fmt.Sprintf("node %s's network namespace (container %s)", n.Name, shortID(id)), Locks: &d.locks}, nil
+		}
 	}
-	return netfilter.Table{NetNS: path, Where: fmt.Sprintf("node %s's network namespace (container %s)", n.Name, shortID(id)), Locks: &d.locks}, nil
+	return d.sidecarTable(c, n, info.ID), nil
 }
 
 func shortID(id string) string {
@@ -282,7 +360,7 @@ func (d *Backend) eachNode(ctx context.Context, c *topology.Cluster, names []str
 		n, id, err := dockerNode(c, names[i])
 		if err == nil {
 			var nf netfilter.Table
-			if nf, err = d.netfilter(ctx, n, id); err == nil {
+			if nf, err = d.netfilter(ctx, c, n, id); err == nil {
 				err = f(n, nf)
 			} else if skipStopped && errors.Is(err, errNotRunning) {
 				err = nil
@@ -305,9 +383,6 @@ func (d *Backend) Partition(ctx context.Context, c *topology.Cluster, cuts []top
 	if err != nil {
 		return fmt.Errorf("partition: %w", err)
 	}
-	if err := needRoot(topology.AbilityPartition); err != nil {
-		return err
-	}
 	err = d.eachNode(ctx, c, slices.Sorted(maps.Keys(byNode)), false, func(n topology.Node, nf netfilter.Table) error {
 		_, err := nf.Add(ctx, topology.ChainName(c), "INPUT", byNode[n.Name], nil)
 		return err
@@ -324,9 +399,6 @@ func (d *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []t
 	if err != nil {
 		return fmt.Errorf("heal partition: %w", err)
 	}
-	if err := needRoot(topology.AbilityPartition); err != nil {
-		return err
-	}
 	err = d.eachNode(ctx, c, slices.Sorted(maps.Keys(byNode)), true, func(n topology.Node, nf netfilter.Table) error {
 		return nf.Remove(ctx, topology.ChainName(c), byNode[n.Name], nil)
 	})
@@ -337,17 +409,19 @@ func (d *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []t
 }
 
 // HealNetwork removes the cluster's chain from every running node's
-// namespace and closes the cluster's delay lines.
+// namespace, and its netem: the delay lines, or through sidecars the tc
+// qdiscs.
 func (d *Backend) HealNetwork(ctx context.Context, c *topology.Cluster) error {
-	if err := needRoot(topology.AbilityPartition); err != nil {
-		return err
-	}
 	names := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
 		names[i] = n.Name
 	}
 	err := d.eachNode(ctx, c, names, true, func(n topology.Node, nf netfilter.Table) error {
-		return nf.RemoveChain(ctx, topology.ChainName(c))
+		err := nf.RemoveChain(ctx, topology.ChainName(c))
+		if nf.Exec != nil && d.sidecarNetem(ctx) == nil {
+			err = errors.Join(err, tcClear(ctx, nf))
+		}
+		return err
 	})
 	if err != nil {
 		err = fmt.Errorf("heal network of %s: %w", c.Name, err)
@@ -362,14 +436,21 @@ func dockerNetemKey(c *topology.Cluster, name string) string {
 }
 
 // Netem delays and drops the packets entering the node's container on its
-// network interface, with a delay line bound in the container's namespace.
+// network interface, with a delay line bound in the container's namespace;
+// through sidecars, with tc netem on the packets leaving it (tcNetemArgs).
 func (d *Backend) Netem(ctx context.Context, c *topology.Cluster, name string, q topology.NetemSpec) error {
-	if err := needRoot(topology.AbilityNetem); err != nil {
-		return err
-	}
 	return d.eachNode(ctx, c, []string{name}, false, func(n topology.Node, nf netfilter.Table) error {
 		if err := q.Validate(); err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
+		}
+		if nf.Exec != nil {
+			if err := d.sidecarNetem(ctx); err != nil {
+				return fmt.Errorf("node %s (%s): netem through the engine at %s: %w", n.Name, n.Addr, d.daemonHost(), err)
+			}
+			if _, err := nf.Exec(ctx, "tc", tcNetemArgs(q), nil); err != nil {
+				return fmt.Errorf("node %s (%s): tc netem %s: %w", n.Name, n.Addr, q, err)
+			}
+			return nil
 		}
 		if _, err := d.lines.Install(ctx, nf, topology.ChainName(c), "INPUT", dockerNetemKey(c, n.Name), "-i "+dockerNodeIface, backendkit.Impairment(q)); err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.Name, n.Addr, err)
@@ -378,16 +459,19 @@ func (d *Backend) Netem(ctx context.Context, c *topology.Cluster, name string, q
 	})
 }
 
-// ClearNetem removes the node's delay line and its rule.
+// ClearNetem removes the node's delay line and its rule, or its tc qdisc.
 func (d *Backend) ClearNetem(ctx context.Context, c *topology.Cluster, name string) error {
-	if err := needRoot(topology.AbilityNetem); err != nil {
-		return err
-	}
 	n, _, err := dockerNode(c, name)
 	if err != nil {
 		return err
 	}
 	err = d.eachNode(ctx, c, []string{name}, true, func(n topology.Node, nf netfilter.Table) error {
+		if nf.Exec != nil {
+			if d.sidecarNetem(ctx) != nil {
+				return nil // no tc netem there: nothing was set
+			}
+			return tcClear(ctx, nf)
+		}
 		return nf.Remove(ctx, topology.ChainName(c), nil, func(spec string) bool { return netfilter.IsQueueSpec(spec, "-i "+dockerNodeIface) })
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package docker
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,10 +13,12 @@ import (
 
 // dockerRig is a healthy cluster on the docker backend for the fault tests;
 // when the test ends it checks that nothing of it is left on the engine or
-// in iptables, and no delay line of it is open.
+// in iptables, no delay line of it is open, and, as root, that the network
+// faults took the fast path (nsenter), not sidecars.
 func dockerRig(t *testing.T, what string, masters, replicas int) testcluster.Rig {
 	t.Helper()
 	d := dockerTestBackend(t)
+	count := countSidecars(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := d.EnsureImage(ctx, dockerTestImage(t), nil); err != nil {
@@ -28,6 +32,9 @@ func dockerRig(t *testing.T, what string, masters, replicas int) testcluster.Rig
 			t.Errorf("tc qdiscs changed:\nbefore: %s\nafter: %s", qdiscs, after)
 		}
 		dockerAssertGone(t, d, c.Name)
+		if n := count.joined.Load(); n > 0 && os.Geteuid() == 0 && strings.HasPrefix(d.daemonHost(), "unix://") {
+			t.Errorf("%d sidecars joined nodes' namespaces: nsenter was not chosen for this machine's engine", n)
+		}
 		if left := d.lines.Take(dockerNetemKey(&c, "")); len(left) > 0 {
 			t.Errorf("%d docker delay lines left open", len(left))
 		}

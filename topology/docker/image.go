@@ -189,11 +189,13 @@ func (d *Backend) buildPathImage(ctx context.Context, s topology.Server, tag str
 	return d.buildImage(ctx, tag, files, df, progress)
 }
 
-func (d *Backend) buildImage(ctx context.Context, tag string, files []topology.ServerFile, dockerfile string, progress io.Writer) error {
+// buildImage builds the image from files under rootfs/ and dockerfile, with
+// empty dirs besides /data and /tmp.
+func (d *Backend) buildImage(ctx context.Context, tag string, files []topology.ServerFile, dockerfile string, progress io.Writer, dirs ...string) error {
 	if progress == nil {
 		progress = io.Discard
 	}
-	buildCtx, err := imageContext(files, dockerfile)
+	buildCtx, err := imageContext(files, dockerfile, dirs...)
 	if err != nil {
 		return fmt.Errorf("build image %s: %w", tag, err)
 	}
@@ -262,6 +264,12 @@ func readBuildStream(r io.Reader, w io.Writer) error {
 // imageFiles lists the binaries and every shared library ldd says they load,
 // the dynamic loader included, sorted by path and without duplicates.
 func imageFiles(ctx context.Context, bins []string) ([]topology.ServerFile, error) {
+	return lddFiles(ctx, "node image", bins, errNoRedisServer)
+}
+
+// lddFiles is imageFiles for the image what names in messages; missing
+// says what to do when one of the bins is not here.
+func lddFiles(ctx context.Context, what string, bins []string, missing error) ([]topology.ServerFile, error) {
 	seen := map[string]bool{}
 	var paths []string
 	add := func(p string) {
@@ -272,15 +280,15 @@ func imageFiles(ctx context.Context, bins []string) ([]topology.ServerFile, erro
 	}
 	for _, bin := range bins {
 		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("node image: %s not found: %w", bin, errNoRedisServer)
+			return nil, fmt.Errorf("%s: %s not found: %w", what, bin, missing)
 		}
 		out, err := exec.CommandContext(ctx, "ldd", bin).CombinedOutput()
 		if err != nil && !isStatic(string(out)) {
-			return nil, fmt.Errorf("node image: ldd %s: %v: %s", bin, err, strings.TrimSpace(string(out)))
+			return nil, fmt.Errorf("%s: ldd %s: %v: %s", what, bin, err, strings.TrimSpace(string(out)))
 		}
 		libs, err := parseLDD(string(out))
 		if err != nil {
-			return nil, fmt.Errorf("node image: ldd %s: %w", bin, err)
+			return nil, fmt.Errorf("%s: ldd %s: %w", what, bin, err)
 		}
 		add(bin)
 		for _, l := range libs {
@@ -292,7 +300,7 @@ func imageFiles(ctx context.Context, bins []string) ([]topology.ServerFile, erro
 	for _, p := range paths {
 		src, err := filepath.EvalSymlinks(p)
 		if err != nil {
-			return nil, fmt.Errorf("node image: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		files = append(files, topology.ServerFile{Path: p, Source: src})
 	}
@@ -340,9 +348,9 @@ func parseLDD(out string) ([]string, error) {
 }
 
 // imageContext writes the build context: the Dockerfile, and under rootfs/
-// the files, their parent directories, and empty /data and /tmp. Times are
-// fixed so that the same inputs give the same tar.
-func imageContext(files []topology.ServerFile, dockerfile string) ([]byte, error) {
+// the files, their parent directories, and empty /data, /tmp and dirs. Times
+// are fixed so that the same inputs give the same tar.
+func imageContext(files []topology.ServerFile, dockerfile string, dirs ...string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)
@@ -352,21 +360,24 @@ func imageContext(files []topology.ServerFile, dockerfile string) ([]byte, error
 	if _, err := io.WriteString(tw, dockerfile); err != nil {
 		return nil, err
 	}
-	dirs := map[string]int64{"data": 0o755, "tmp": 0o1777}
+	modes := map[string]int64{"data": 0o755, "tmp": 0o1777}
+	for _, d := range dirs {
+		modes[strings.Trim(d, "/")] = 0o755
+	}
 	for _, f := range files {
 		for dir := path.Dir(strings.TrimPrefix(f.Path, "/")); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			if _, ok := dirs[dir]; !ok {
-				dirs[dir] = 0o755
+			if _, ok := modes[dir]; !ok {
+				modes[dir] = 0o755
 			}
 		}
 	}
-	names := make([]string, 0, len(dirs))
-	for d := range dirs {
+	names := make([]string, 0, len(modes))
+	for d := range modes {
 		names = append(names, d)
 	}
 	sort.Strings(names) // parents before children
 	for _, d := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: "rootfs/" + d + "/", Mode: dirs[d], ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: "rootfs/" + d + "/", Mode: modes[d], ModTime: epoch, Typeflag: tar.TypeDir}); err != nil {
 			return nil, err
 		}
 	}
