@@ -76,13 +76,13 @@ type sidecarTools struct {
 func findSidecarTools() (sidecarTools, error) {
 	var t sidecarTools
 	for _, name := range []string{"iptables", "iptables-restore"} {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			return t, fmt.Errorf("the sidecar image is made from this machine's %s, which is not on PATH (apt-get install iptables)", name)
+		p := sbinPath(name)
+		if p == "" {
+			return t, fmt.Errorf("the sidecar image is made from this machine's %s, which is not here (apt-get install iptables)", name)
 		}
 		t.bins = append(t.bins, p)
 	}
-	if p, err := exec.LookPath("tc"); err == nil {
+	if p := sbinPath("tc"); p != "" {
 		t.tc = p
 		t.bins = append(t.bins, p)
 	}
@@ -111,6 +111,24 @@ func findSidecarTools() (sidecarTools, error) {
 	t.tag = SidecarImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	t.bins = append(t.bins, mods...)
 	return t, nil
+}
+
+// sbinPath finds an administration tool on PATH or, since a user's PATH
+// often lacks them and the sidecars need no root here, in /usr/sbin and
+// /sbin; "" when it is nowhere.
+func sbinPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // sidecarDockerfile is the sidecar image's recipe: no entrypoint, each run
