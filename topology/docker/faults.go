@@ -78,7 +78,7 @@ func (d *Backend) CanFault(a topology.Ability) error {
 		}
 		if a == topology.AbilityNetem {
 			if err := d.sidecarNetem(ctx); err != nil {
-				return fmt.Errorf("netem faults on the docker backend at %s (the harness's delay line works only where the engine is on this machine, and tc netem in a sidecar does not work there): %w", d.daemonHost(), err)
+				return fmt.Errorf("netem faults on the docker backend at %s run tc netem in a sidecar (the harness's delay line needs the engine on this machine): %w", d.daemonHost(), err)
 			}
 		}
 		return nil

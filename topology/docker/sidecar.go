@@ -314,7 +314,7 @@ func (d *Backend) sidecarNetem(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return perr // not an answer: probe again next time
 			}
-			err = fmt.Errorf("the docker engine's kernel cannot run tc netem (no sch_netem?): %w", perr)
+			err = fmt.Errorf("the engine's kernel cannot (no sch_netem?): %w", perr)
 		}
 	}
 	d.sidecar.mu.Lock()

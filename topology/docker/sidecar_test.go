@@ -366,3 +366,13 @@ func assertSidecarCount(t *testing.T, d *Backend, cluster string, want int) {
 		t.Errorf("%d sidecars of cluster %s on the engine, want %d", len(conts), cluster, want)
 	}
 }
+
+// TestFaultsRemoteKillRestartPauseResume: lifecycle faults need nothing but
+// the API, and make no sidecar.
+func TestFaultsRemoteKillRestartPauseResume(t *testing.T) {
+	r, count, _ := remoteRig(t, "rlife", 3, 1)
+	testcluster.KillRestartPauseResume(t, r)
+	if n := count.joined.Load() + count.other.Load(); n != 0 {
+		t.Errorf("%d sidecars made for lifecycle faults", n)
+	}
+}
