@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 // Caps on what a section shows; the counts beside them stay exact, and a
@@ -329,7 +328,7 @@ func (e *explainer) lostTable(title string, rows []lostRow, note string) table {
 			t.Note = strings.TrimSpace(t.Note + fmt.Sprintf(" %d more not shown.", len(rows)-maxRows))
 			break
 		}
-		row := []string{cut(r.key, 80), num(topology.KeySlot(r.key)), compactJSON(r.elem, 80), "", "", "", "", ""}
+		row := []string{cut(r.key, 80), num(history.KeySlot(r.key)), compactJSON(r.elem, 80), "", "", "", "", ""}
 		if r.add != nil {
 			row[3] = fmt.Sprintf("#%d, process %d, %s", r.add.Index, r.add.Process, r.add.Type)
 			row[4] = ts(r.add.End)
@@ -419,7 +418,7 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 		s.Notes = append(s.Notes, "The visualization could not be written: "+r.VisualizationError)
 	}
 	for _, v := range r.Failures {
-		slot := topology.KeySlot(v.Key)
+		slot := history.KeySlot(v.Key)
 		x := explanation{Title: fmt.Sprintf("Key %s (slot %d, %s model, %s) is not linearizable", cut(v.Key, 80), slot, v.Model, plural(v.Ops, "op", "ops"))}
 		if v.Detail != "" {
 			x.Lines = append(x.Lines, v.Detail)

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/redis-harness/harness/checker"
-	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // lostRow is one lost element as a checker names it: the add that wrote it
@@ -55,7 +55,7 @@ func (e *explainer) stories(rows []lostRow) []*lostStory {
 	bySig := map[string]*lostStory{}
 	for i, r := range rows {
 		at, node := r.at()
-		st := &lostStory{key: r.key, slot: topology.KeySlot(r.key), node: node, faults: e.faultsAt(at), first: at, last: at}
+		st := &lostStory{key: r.key, slot: history.KeySlot(r.key), node: node, faults: e.faultsAt(at), first: at, last: at}
 		if e.t != nil && node != "" {
 			st.role, st.roleOK = e.t.roleAt(node, at)
 		}

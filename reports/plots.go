@@ -20,7 +20,6 @@ import (
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 // The plots' files in the run directory; the page inlines the same bytes.
@@ -584,7 +583,7 @@ func slotCoverage(in plotInput) (*chart, bool) {
 		return nil, false
 	}
 	c := newChart("Slot coverage", "slots with a live master", in.end)
-	c.p.Y.Min, c.p.Y.Max = 0, topology.NumSlots*1.05
+	c.p.Y.Min, c.p.Y.Max = 0, history.NumSlots*1.05
 	c.p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 4096, Label: "4096"}, {Value: 8192, Label: "8192"}, {Value: 12288, Label: "12288"}, {Value: 16384, Label: "16384"}})
 	c.shade(in.faults)
 	var common, worst plotter.XYs

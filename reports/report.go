@@ -189,7 +189,7 @@ func wanted(res *results) (map[string]bool, map[int]bool) {
 		var r checker.SetResult
 		if json.Unmarshal(raw, &r) == nil {
 			for _, el := range r.LostElements {
-				slots[topology.KeySlot(el.Key)] = true
+				slots[history.KeySlot(el.Key)] = true
 				keys[el.Key] = true
 			}
 		}
@@ -198,7 +198,7 @@ func wanted(res *results) (map[string]bool, map[int]bool) {
 		var r checker.ListAppendResult
 		if json.Unmarshal(raw, &r) == nil {
 			for _, el := range r.LostElements {
-				slots[topology.KeySlot(el.Key)] = true
+				slots[history.KeySlot(el.Key)] = true
 				keys[el.Key] = true
 			}
 		}
@@ -465,7 +465,7 @@ func clusterOf(s *topology.Sample, title string) *clusterTable {
 	nodes := append([]topology.SampleNode(nil), s.Nodes...)
 	firstSlot := func(n topology.SampleNode) int {
 		if len(n.Slots) == 0 {
-			return topology.NumSlots
+			return history.NumSlots
 		}
 		return n.Slots[0].Start
 	}
@@ -496,10 +496,10 @@ func clusterOf(s *topology.Sample, title string) *clusterTable {
 			si, iok := masterSlot[ki]
 			sj, jok := masterSlot[kj]
 			if !iok {
-				si = topology.NumSlots + 1
+				si = history.NumSlots + 1
 			}
 			if !jok {
-				sj = topology.NumSlots + 1
+				sj = history.NumSlots + 1
 			}
 			if si != sj {
 				return si < sj

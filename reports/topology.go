@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/topology"
 )
 
@@ -227,7 +228,7 @@ func unionLen(rs []topology.SlotRange) int {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Start < rs[j].Start })
 	total, end := 0, -1
 	for _, r := range rs {
-		lo, hi := max(r.Start, end+1, 0), min(r.End, topology.NumSlots-1)
+		lo, hi := max(r.Start, end+1, 0), min(r.End, history.NumSlots-1)
 		if hi >= lo {
 			total += hi - lo + 1
 		}
