@@ -2,7 +2,6 @@ package checker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/redis-harness/harness/checker/history"
@@ -101,20 +100,6 @@ type Result interface {
 type Checker interface {
 	Name() string
 	Check(ctx context.Context, in *Input) Result
-}
-
-// Results is results.json (DESIGN.md's run-directory contract).
-type Results struct {
-	Valid    Valid                      `json:"valid"`
-	Checkers map[string]json.RawMessage `json:"checkers"`
-	Stats    json.RawMessage            `json:"stats"`
-	Expected json.RawMessage            `json:"expected,omitempty"`
-	// Nemesis is what the nemesis did, with fault latencies and the
-	// recovery time after the final heal (a run's nemesis.json).
-	Nemesis json.RawMessage `json:"nemesis,omitempty"`
-	// Server is the server the nodes ran, as they report themselves (a
-	// run's server.json).
-	Server json.RawMessage `json:"server,omitempty"`
 }
 
 // Judging is a result that says, by key space, how many client ops its

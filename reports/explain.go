@@ -92,7 +92,7 @@ func plural(n int, one, many string) string {
 func num(n int) string { return fmt.Sprint(n) }
 
 // section builds the named checker's section from its raw result.
-func (e *explainer) section(name string, raw json.RawMessage, exp *expectation) section {
+func (e *explainer) section(name string, raw json.RawMessage, exp *checker.Expectation) section {
 	v, reason := verdictOf(raw)
 	s := section{Name: name, Reason: reason}
 	s.Verdict, s.VerdictClass = verdictWord(v)

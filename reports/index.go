@@ -111,15 +111,11 @@ func indexRow(dir, scenario, run string) storeRun {
 	if err != nil {
 		return r
 	}
-	var res struct {
-		Valid    checker.Valid `json:"valid"`
-		Expected *expectation  `json:"expected"`
-		Stats    *struct {
-			Ops int `json:"ops"`
-		} `json:"stats"`
+	res := checker.Results{Valid: checker.Unknown}
+	var stats struct {
+		Ops int `json:"ops"`
 	}
-	res.Valid = checker.Unknown
-	if err := json.Unmarshal(b, &res); err != nil {
+	if json.Unmarshal(b, &res) != nil || !isNull(res.Stats) && json.Unmarshal(res.Stats, &stats) != nil {
 		r.Verdict = "unreadable results.json"
 		return r
 	}
@@ -144,8 +140,8 @@ func indexRow(dir, scenario, run string) storeRun {
 			}
 		}
 	}
-	if res.Stats != nil {
-		r.Ops = fmt.Sprint(res.Stats.Ops)
+	if !isNull(res.Stats) {
+		r.Ops = fmt.Sprint(stats.Ops)
 	}
 	return r
 }

@@ -214,60 +214,79 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// readScenario reads scenario.yaml as a generic map, for display only: the
-// report shows what the file says, whatever version of the harness wrote it.
-func readScenario(dir string) (map[string]any, string, error) {
+// scenarioView is the part of scenario.yaml the page shows, each field read
+// as its text and every other field ignored: the report shows what the file
+// says, whatever version of the harness wrote it. What actually ran (the
+// backend --backend auto chose, the image) is server.json's, not this.
+type scenarioView struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Backend     string `yaml:"backend"`
+	TimeLimit   string `yaml:"time_limit"`
+	Seed        string `yaml:"seed"`
+	Cluster     struct {
+		Masters  string `yaml:"masters"`
+		Replicas string `yaml:"replicas"`
+		Image    string `yaml:"image"`
+	} `yaml:"cluster"`
+	Client struct {
+		Workloads []struct {
+			Name string `yaml:"name"`
+		} `yaml:"workloads"`
+	} `yaml:"client"`
+}
+
+// readScenario reads dir's scenario.yaml for display; a missing file is an
+// empty view, one that does not parse is what could be read, with the
+// error as a warning.
+func readScenario(dir string) (scenarioView, string, error) {
+	var v scenarioView
 	b, err := os.ReadFile(filepath.Join(dir, ScenarioFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]any{}, "", nil
+		return v, "", nil
 	}
 	if err != nil {
-		return map[string]any{}, "", fmt.Errorf("read scenario: %w", err)
+		return v, "", fmt.Errorf("read scenario: %w", err)
 	}
-	m := map[string]any{}
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return map[string]any{}, string(b), fmt.Errorf("%s does not parse: %v", ScenarioFile, err)
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return v, string(b), fmt.Errorf("%s does not parse: %v", ScenarioFile, err)
 	}
-	return m, string(b), nil
+	return v, string(b), nil
 }
 
-// field reads a dotted path ("cluster.image") of the scenario map as text.
-func field(m map[string]any, path string) string {
-	var cur any = m
-	for _, k := range strings.Split(path, ".") {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return ""
+func (p *page) fill(dir string, res *results, scen scenarioView, h *histScan, t *topoScan) {
+	p.header(dir, scen)
+	p.verdict(dir, res)
+	p.facts(dir, res, scen, h)
+	p.fileWarnings(h, t)
+	// The cluster before and after.
+	if t.First != nil {
+		p.Before = clusterOf(t.First, "Before: the first topology sample, at "+ts(t.First.Time))
+		if t.Last != nil && t.Last != t.First {
+			p.After = clusterOf(t.Last, "After: the last topology sample, at "+ts(t.Last.Time))
 		}
-		cur = mm[k]
 	}
-	if cur == nil {
-		return ""
-	}
-	switch v := cur.(type) {
-	case string:
-		return v
-	case map[string]any, []any:
-		return compactJSON(v, 300)
-	}
-	return fmt.Sprint(cur)
 }
 
-func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, t *topoScan) {
+// header names the run: its scenario, its dir's name, when it started.
+func (p *page) header(dir string, scen scenarioView) {
 	p.Run = filepath.Base(resolve(dir))
-	p.Scenario = field(scen, "name")
+	p.Scenario = scen.Name
 	if p.Scenario == "" {
 		p.Scenario = filepath.Base(filepath.Dir(resolve(dir)))
 	}
-	p.Description = field(scen, "description")
+	p.Description = scen.Description
 	p.Title = fmt.Sprintf("%s · %s", p.Scenario, p.Run)
 	if stamp, _, ok := strings.Cut(p.Run, "-"); ok {
 		if at, err := time.Parse("20060102T150405", stamp); err == nil {
 			p.Started = at.Format("2006-01-02 15:04:05 UTC")
 		}
 	}
+}
 
-	// The verdict, and whether the scenario's expectation was met.
+// verdict is the run's verdict, whether the scenario's expectation was
+// met, and one line per checker that was not valid.
+func (p *page) verdict(dir string, res *results) {
 	switch {
 	case !res.Checked:
 		p.Verdict, p.VerdictClass = "not checked", "unknown"
@@ -279,9 +298,9 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	default:
 		p.Verdict, p.VerdictClass = "unknown", "unknown"
 	}
-	if res.Interrupted != "" {
+	if res.Why != "" {
 		p.Verdict, p.VerdictClass = "unknown: interrupted", "unknown"
-		p.Warnings = append(p.Warnings, "The run was interrupted ("+res.Interrupted+"): every checker below judged the history so far, without the final reads or the converged view, so none of their verdicts is the run's.")
+		p.Warnings = append(p.Warnings, "The run was interrupted ("+res.Why+"): every checker below judged the history so far, without the final reads or the converged view, so none of their verdicts is the run's.")
 	}
 	if e := res.Expected; e != nil {
 		var declared []string
@@ -309,10 +328,59 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 			p.Anomalies = append(p.Anomalies, strings.TrimSuffix(fmt.Sprintf("%s: %s. %s", name, w, cut(reason, 300)), " "))
 		}
 	}
+}
 
-	// The facts of the run.
-	backend := nonEmpty(field(scen, "backend"), "unknown")
-	image := field(scen, "cluster.image")
+// facts are the run's facts: what ran, its shape, seed, duration and ops,
+// and the command that replays it.
+func (p *page) facts(dir string, res *results, scen scenarioView, h *histScan) {
+	backend, image, server := ran(dir, res, scen)
+	duration := "unknown"
+	if res.StatsResult != nil && res.StatsResult.SpanS > 0 {
+		duration = fmt.Sprintf("%.3f s of client ops", res.StatsResult.SpanS)
+	} else if h.last > h.first {
+		duration = fmt.Sprintf("%.3f s of client ops", secs(h.last-h.first))
+	}
+	if scen.TimeLimit != "" {
+		duration += " (time limit " + scen.TimeLimit + ")"
+	}
+	shape := ""
+	if scen.Cluster.Masters != "" {
+		shape = fmt.Sprintf("%s masters × %s replicas", scen.Cluster.Masters, nonEmpty(scen.Cluster.Replicas, "0"))
+	}
+	var wls []string
+	for _, w := range scen.Client.Workloads {
+		wls = append(wls, w.Name)
+	}
+	ops := fmt.Sprintf("%d ops: %d ok, %d fail, %d info", h.completed+h.unfinished, h.counts[outOK], h.counts[outFail], h.counts[outInfo])
+	if h.unfinished > 0 {
+		ops += fmt.Sprintf(" (%d never completed)", h.unfinished)
+	}
+	if res.StatsResult != nil && res.StatsResult.OpsPerSec > 0 {
+		ops += fmt.Sprintf("; %.0f ops/s", res.StatsResult.OpsPerSec)
+	}
+	p.Facts = []fact{{"scenario", p.Scenario}, {"started", nonEmpty(p.Started, "unknown")}, {"backend", backend}, {"image", image}, {"server", nonEmpty(server, "not recorded")}, {"cluster", nonEmpty(shape, "unknown")},
+		{"workloads", nonEmpty(strings.Join(wls, ", "), "unknown")}, {"seed", nonEmpty(scen.Seed, "unknown")}, {"duration", duration}, {"history", ops}}
+	p.Replay = fmt.Sprintf("harness run %s", shellQuote(filepath.Join(resolve(dir), ScenarioFile)))
+	if scen.Seed != "" {
+		p.Replay += " --seed " + scen.Seed
+	}
+}
+
+// ran is what the run ran: the backend and image its server.json records
+// (results.json's "server"; the dir's own file for a run never judged),
+// else, in run dirs written before they were recorded, what scenario.yaml
+// asked for; and the server as the nodes reported themselves.
+func ran(dir string, res *results, scen scenarioView) (backend, image, server string) {
+	rec, ok := checker.ServerRecord{}, false
+	if res.Server != nil {
+		rec, ok = *res.Server, true
+	} else {
+		rec, ok = checker.ReadServer(dir)
+	}
+	backend, image = nonEmpty(scen.Backend, "unknown"), scen.Cluster.Image
+	if ok && rec.Backend != "" {
+		backend, image = rec.Backend, rec.Image
+	}
 	if image == "" {
 		switch backend {
 		case "local":
@@ -323,8 +391,7 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 			image = "default"
 		}
 	}
-	server := ""
-	if rec, ok := ReadServer(dir); ok {
+	if ok && rec.Label != "" {
 		server = rec.Label
 		if rec.Name != "" && rec.Name != rec.Server+"-"+rec.Version {
 			server += " (" + rec.Name + ")"
@@ -335,45 +402,11 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	} else if v := redisVersions(dir); v != "" {
 		image += " · " + v
 	}
-	duration := "unknown"
-	if res.Stats != nil && res.Stats.SpanS > 0 {
-		duration = fmt.Sprintf("%.3f s of client ops", res.Stats.SpanS)
-	} else if h.last > h.first {
-		duration = fmt.Sprintf("%.3f s of client ops", secs(h.last-h.first))
-	}
-	if tl := field(scen, "time_limit"); tl != "" {
-		duration += " (time limit " + tl + ")"
-	}
-	seed := field(scen, "seed")
-	shape := ""
-	if m, r := field(scen, "cluster.masters"), field(scen, "cluster.replicas"); m != "" {
-		shape = fmt.Sprintf("%s masters × %s replicas", m, nonEmpty(r, "0"))
-	}
-	var wls []string
-	if ws, ok := scen["client"].(map[string]any); ok {
-		if list, ok := ws["workloads"].([]any); ok {
-			for _, w := range list {
-				if wm, ok := w.(map[string]any); ok {
-					wls = append(wls, fmt.Sprint(wm["name"]))
-				}
-			}
-		}
-	}
-	ops := fmt.Sprintf("%d ops: %d ok, %d fail, %d info", h.completed+h.unfinished, h.counts[outOK], h.counts[outFail], h.counts[outInfo])
-	if h.unfinished > 0 {
-		ops += fmt.Sprintf(" (%d never completed)", h.unfinished)
-	}
-	if res.Stats != nil && res.Stats.OpsPerSec > 0 {
-		ops += fmt.Sprintf("; %.0f ops/s", res.Stats.OpsPerSec)
-	}
-	p.Facts = []fact{{"scenario", p.Scenario}, {"started", nonEmpty(p.Started, "unknown")}, {"backend", backend}, {"image", image}, {"server", nonEmpty(server, "not recorded")}, {"cluster", nonEmpty(shape, "unknown")},
-		{"workloads", nonEmpty(strings.Join(wls, ", "), "unknown")}, {"seed", nonEmpty(seed, "unknown")}, {"duration", duration}, {"history", ops}}
-	if seed != "" {
-		p.Replay = fmt.Sprintf("harness run %s --seed %s", shellQuote(filepath.Join(resolve(dir), ScenarioFile)), seed)
-	} else {
-		p.Replay = fmt.Sprintf("harness run %s", shellQuote(filepath.Join(resolve(dir), ScenarioFile)))
-	}
+	return backend, image, server
+}
 
+// fileWarnings say what the history and topology readers tolerated.
+func (p *page) fileWarnings(h *histScan, t *topoScan) {
 	if h.truncated != "" {
 		p.Warnings = append(p.Warnings, h.file+": "+h.truncated)
 	}
@@ -385,14 +418,6 @@ func (p *page) fill(dir string, res *results, scen map[string]any, h *histScan, 
 	}
 	if t.Warning != "" {
 		p.Warnings = append(p.Warnings, t.Warning)
-	}
-
-	// The cluster before and after.
-	if t.First != nil {
-		p.Before = clusterOf(t.First, "Before: the first topology sample, at "+ts(t.First.Time))
-		if t.Last != nil && t.Last != t.First {
-			p.After = clusterOf(t.Last, "After: the last topology sample, at "+ts(t.Last.Time))
-		}
 	}
 }
 
@@ -556,7 +581,7 @@ func clusterOf(s *topology.Sample, title string) *clusterTable {
 	return ct
 }
 
-func (p *page) nemesis(h *histScan, faults []*fault, nr *nemesisResults) {
+func (p *page) nemesis(h *histScan, faults []*fault, nr *checker.NemesisReport) {
 	if nr != nil {
 		for _, f := range faults {
 			if f.Action >= 0 && f.Action < int64(len(nr.Actions)) && nr.Actions[f.Action].Action.Do == f.F {

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
+	"strings"
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
@@ -17,114 +19,77 @@ import (
 // The run directory's files the report reads besides the history and the
 // topology samples (DESIGN.md's run-directory contract).
 const (
-	ResultsFile  = "results.json"
+	ResultsFile  = checker.ResultsFile
 	ScenarioFile = "scenario.yaml"
 	IndexFile    = "index.html"
 	JUnitFile    = "junit.xml"
 	HarnessLog   = "harness.log"
 )
 
-// results is results.json as the report reads it: the verdicts, each
-// checker's evidence still encoded (decoded by the section that shows it),
-// the stats and the expectation. Checked is false when there is no
-// results.json: the run was never judged.
+// results is results.json as the report reads it: checker.Results, the
+// one definition of its shape, with what the report adds to it. Checked is
+// false when there is no results.json: the run was never judged.
 type results struct {
-	Checked  bool
-	Valid    checker.Valid
-	Checkers map[string]json.RawMessage
-	Stats    *checker.StatsResult
-	Expected *expectation
-	// Nemesis is results.json's "nemesis", when the run had one.
-	Nemesis *nemesisResults
-	// Interrupted is why the run stopped early ("" when it did not): its
-	// verdict is unknown, whatever its checkers found.
-	Interrupted string
+	checker.Results
+	Checked bool
+	// StatsResult is Results.Stats decoded (nil when there are none).
+	StatsResult *checker.StatsResult
+	// Why is why the run stopped early ("" when it did not): its verdict
+	// is unknown, whatever its checkers found.
+	Why string
 	// Other holds top-level fields the report does not know, shown raw.
 	Other map[string]json.RawMessage
 }
 
-// expectation is results.json's "expected" (scenarios.Expectation's shape,
-// read as data: reports does not import scenarios).
-type expectation struct {
-	Checkers map[string]bool `json:"checkers"`
-	Met      bool            `json:"met"`
-	Failures []string        `json:"failures"`
-}
-
-// nemesisResults is results.json's "nemesis" (the run's NemesisReport,
-// read as data): each action's fault, when it took effect and how long its
-// heal took, and how long the cluster took to recover after the last heal.
-type nemesisResults struct {
-	Actions []struct {
-		Action struct {
-			Do     string `json:"do"`
-			Target string `json:"target"`
-		} `json:"action"`
-		Fault     string `json:"fault"`
-		Effect    int64  `json:"effect_ns"`
-		Error     string `json:"error"`
-		Healed    int64  `json:"healed_ns"`
-		HealTook  int64  `json:"heal_took_ns"`
-		HealError string `json:"heal_error"`
-	} `json:"actions"`
-	RecoveryS    float64 `json:"recovery_s"`
-	Healthy      bool    `json:"healthy"`
-	MaxLatencyMS float64 `json:"max_latency_ms"`
-}
+// knownFields are results.json's top-level names that checker.Results
+// declares, read from its tags: every other one is shown raw.
+var knownFields = func() map[string]bool {
+	known := map[string]bool{}
+	t := reflect.TypeOf(checker.Results{})
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	return known
+}()
 
 // readResults reads dir/results.json; a missing file is not an error.
 func readResults(dir string) (*results, error) {
 	path := filepath.Join(dir, ResultsFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &results{Valid: checker.Unknown}, nil
+		return &results{Results: checker.Results{Valid: checker.Unknown}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read results: %w", err)
+	}
+	r := &results{Checked: true, Results: checker.Results{Valid: checker.Unknown}, Other: map[string]json.RawMessage{}}
+	if err := json.Unmarshal(b, &r.Results); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	r := &results{Checked: true, Valid: checker.Unknown, Checkers: map[string]json.RawMessage{}, Other: map[string]json.RawMessage{}}
 	for k, v := range all {
-		var err error
-		switch k {
-		case "valid":
-			err = json.Unmarshal(v, &r.Valid)
-		case "checkers":
-			err = json.Unmarshal(v, &r.Checkers)
-		case "stats":
-			if !isNull(v) {
-				r.Stats = &checker.StatsResult{}
-				err = json.Unmarshal(v, r.Stats)
-			}
-		case "nemesis":
-			if !isNull(v) {
-				r.Nemesis = &nemesisResults{}
-				err = json.Unmarshal(v, r.Nemesis)
-			}
-		case "interrupted":
-			var b bool
-			if err = json.Unmarshal(v, &b); err == nil && b && r.Interrupted == "" {
-				r.Interrupted = "no reason recorded"
-			}
-		case "interrupted_reason":
-			var why string
-			if err = json.Unmarshal(v, &why); err == nil && why != "" {
-				r.Interrupted = why
-			}
-		case "expected":
-			if !isNull(v) {
-				r.Expected = &expectation{}
-				err = json.Unmarshal(v, r.Expected)
-			}
-		default:
+		if !knownFields[k] {
 			r.Other[k] = v
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", path, k, err)
+	}
+	if r.Checkers == nil {
+		r.Checkers = map[string]json.RawMessage{}
+	}
+	if !isNull(r.Stats) {
+		r.StatsResult = &checker.StatsResult{}
+		if err := json.Unmarshal(r.Stats, r.StatsResult); err != nil {
+			return nil, fmt.Errorf("%s: \"stats\": %w", path, err)
 		}
+	}
+	switch {
+	case r.InterruptedReason != "":
+		r.Why = r.InterruptedReason
+	case r.Interrupted:
+		r.Why = "no reason recorded"
 	}
 	return r, nil
 }

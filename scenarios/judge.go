@@ -21,7 +21,7 @@ type Outcome struct {
 	Dir    string
 	Report *checker.Report
 	// Expected is what the scenario declared and whether it was met.
-	Expected Expectation
+	Expected checker.Expectation
 	// Code is the exit code: 0 valid or expectation met, 1 anomalies, 2 unknown.
 	Code int
 	// Interrupted says why the run stopped early ("" when it ran to its
@@ -55,14 +55,6 @@ func (t Timing) TeardownS() (float64, bool) {
 		return 0, false
 	}
 	return t.TeardownEnd.Sub(t.TeardownStart).Seconds(), true
-}
-
-// Expectation is results.json's "expected": what each checker should
-// conclude (checkers not named must be valid) and what did not hold.
-type Expectation struct {
-	Checkers map[string]bool `json:"checkers"`
-	Met      bool            `json:"met"`
-	Failures []string        `json:"failures"`
 }
 
 // Judge checks the run dir's history with the checkers of s's workloads
@@ -115,18 +107,15 @@ func Judge(ctx context.Context, dir string, s *Scenario, only string) (*Outcome,
 		out.Expected.Met = false
 		out.Expected.Failures = append([]string{"the run was interrupted: " + why}, out.Expected.Failures...)
 	}
-	if res.Expected, err = json.Marshal(out.Expected); err != nil {
-		return nil, &HarnessError{Err: err}
+	res.Expected = &out.Expected
+	res.Nemesis = readNemesis(dir)
+	if rec, ok := checker.ReadServer(dir); ok {
+		res.Server = &rec
 	}
-	if nb, nerr := os.ReadFile(filepath.Join(dir, nemesisFile)); nerr == nil && json.Valid(nb) {
-		res.Nemesis = nb
-	}
-	if sb, serr := os.ReadFile(filepath.Join(dir, reports.ServerFile)); serr == nil && json.Valid(sb) {
-		res.Server = sb
-	}
-	b, err := json.MarshalIndent(judged{Results: res, Interrupted: why != "", InterruptedReason: why}, "", "  ")
+	res.Interrupted, res.InterruptedReason = why != "", why
+	b, err := json.MarshalIndent(res, "", "  ")
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644)
+		err = os.WriteFile(filepath.Join(dir, checker.ResultsFile), append(b, '\n'), 0o644)
 	}
 	if err == nil {
 		err = reports.WriteJUnit(filepath.Join(dir, "junit.xml"), junitSuite(s, rep, res, out.Expected, why))
@@ -157,8 +146,8 @@ func spaceNames(c workloads.Config) []string {
 // expectation compares the verdicts with what the scenario declared; a
 // checker not named must be valid. A definite mismatch is exit 1; failing
 // only through unknown verdicts is exit 2.
-func expectation(rep *checker.Report, declared map[string]bool) (Expectation, int) {
-	e := Expectation{Checkers: declared, Failures: []string{}}
+func expectation(rep *checker.Report, declared map[string]bool) (checker.Expectation, int) {
+	e := checker.Expectation{Checkers: declared, Failures: []string{}}
 	if e.Checkers == nil {
 		e.Checkers = map[string]bool{}
 	}
@@ -202,18 +191,10 @@ func verdictWord(valid bool) string {
 	return "invalid"
 }
 
-// judged is results.json: the checkers' results and, for a run that
-// stopped early, "interrupted": true and why (valid is then "unknown").
-type judged struct {
-	checker.Results
-	Interrupted       bool   `json:"interrupted,omitempty"`
-	InterruptedReason string `json:"interrupted_reason,omitempty"`
-}
-
 // junitSuite is one testsuite per run, one testcase per checker and one
 // for the expectation. An interrupted run (why) fails only the
 // expectation, saying why: its checkers judged a history without its end.
-func junitSuite(s *Scenario, rep *checker.Report, res checker.Results, e Expectation, why string) reports.Suite {
+func junitSuite(s *Scenario, rep *checker.Report, res checker.Results, e checker.Expectation, why string) reports.Suite {
 	suite := reports.Suite{Name: s.Name}
 	for _, name := range rep.Names {
 		tc := reports.Case{Name: name}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -118,7 +117,7 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	cl := ext
 	if cl != nil {
 		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(cl.members), o.Addr)
-		if label, err := recordServer(ctx, dir, nil, cl.admin, cl.members); err == nil {
+		if label, err := recordServer(ctx, dir, ranRecord(nil, nil), cl.admin, cl.members); err == nil {
 			say("server: %s", label)
 		}
 	} else if cl, err = provision(ctx, s, o, dir, say); err != nil {
@@ -447,73 +446,6 @@ func progress(ctx context.Context, done chan<- struct{}, o Options, r *countingR
 	}
 }
 
-// nemesisFile records what the nemesis did and how long the cluster took to
-// recover after the final heal; Judge puts it into results.json.
-const nemesisFile = "nemesis.json"
-
-// NemesisReport is results.json's "nemesis": every action with the time it
-// took effect (latency from its schedule), its heal, and the recovery time
-// from the final heal to the health gate.
-type NemesisReport struct {
-	Actions []nemesis.Result `json:"actions"`
-	// RecoveryS is the time from the end of the final heal until the
-	// health gate passed (or gave up: Healthy false).
-	RecoveryS float64 `json:"recovery_s"`
-	Healthy   bool    `json:"healthy"`
-	// MaxLatencyMS is the largest schedule → in-effect latency.
-	MaxLatencyMS float64 `json:"max_latency_ms"`
-}
-
-func writeNemesis(dir string, results []nemesis.Result, recovery time.Duration, healthy bool) error {
-	r := NemesisReport{Actions: results, RecoveryS: recovery.Seconds(), Healthy: healthy}
-	for _, a := range results {
-		if ms := float64(a.Latency) / 1e6; ms > r.MaxLatencyMS {
-			r.MaxLatencyMS = ms
-		}
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, nemesisFile), append(b, '\n'), 0o644)
-}
-
-// finalFile records where the run's final reads begin, written once the
-// clients have stopped (so every run that got that far has it, interrupted
-// or not): every client process from first_process on is a final read's
-// (workloads.Final), every one below it the clients' (workloads.Run).
-const finalFile = "final.json"
-
-// finalRecord is final.json.
-type finalRecord struct {
-	// FirstProcess is workloads.Summary.Used.NextProcess.
-	FirstProcess int `json:"first_process"`
-}
-
-func writeFinal(dir string, used workloads.Used) error {
-	b, err := json.Marshal(finalRecord{FirstProcess: used.NextProcess})
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, finalFile), append(b, '\n'), 0o644)
-}
-
-// readFinal reads dir's final.json; ok is false when the run dir has none
-// (written before the record existed, or the harness died mid-run).
-func readFinal(dir string) (rec finalRecord, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, finalFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return finalRecord{}, false, nil
-	}
-	if err != nil {
-		return finalRecord{}, false, err
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return finalRecord{}, false, fmt.Errorf("%s: %w", filepath.Join(dir, finalFile), err)
-	}
-	return rec, true, nil
-}
-
 // runCluster is the cluster a run uses: made by a backend, or given by address.
 type runCluster struct {
 	backend topology.Backend // nil for --addr
@@ -633,7 +565,7 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	}
 	rc.healthy = time.Now()
 	say("cluster %s: %d masters × %d replicas healthy in %s", c.Name, spec.Masters, spec.Replicas, time.Since(start).Round(time.Millisecond))
-	if label, err := recordServer(ctx, dir, server, rc.admin, c.Addrs()); err != nil {
+	if label, err := recordServer(ctx, dir, ranRecord(c, server), rc.admin, c.Addrs()); err != nil {
 		say("warning: %v", err)
 	} else {
 		say("server: %s", label)

@@ -343,7 +343,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 			r.Dir = filepath.ToSlash(rel)
 		}
 		if !abandoned {
-			if rec, ok := reports.ReadServer(res.out.Dir); ok {
+			if rec, ok := checker.ReadServer(res.out.Dir); ok {
 				r.ServerReported = rec.Label
 			}
 		}
@@ -477,21 +477,17 @@ func expectsAnomaly(expect map[string]bool) bool {
 	return false
 }
 
-// recoveryS reads results.json's "nemesis"."recovery_s".
+// recoveryS reads results.json's "nemesis"."recovery_s" (nil: no nemesis).
 func recoveryS(dir string) *float64 {
-	b, err := os.ReadFile(filepath.Join(dir, reports.ResultsFile))
+	b, err := os.ReadFile(filepath.Join(dir, checker.ResultsFile))
 	if err != nil {
 		return nil
 	}
-	var res struct {
-		Nemesis *struct {
-			RecoveryS *float64 `json:"recovery_s"`
-		} `json:"nemesis"`
-	}
+	var res checker.Results
 	if json.Unmarshal(b, &res) != nil || res.Nemesis == nil {
 		return nil
 	}
-	return res.Nemesis.RecoveryS
+	return &res.Nemesis.RecoveryS
 }
 
 // RSSKB is this process's resident set size in kB (/proc/self/status

@@ -365,7 +365,7 @@ func TestSoakServers(t *testing.T) {
 		out, err := f.run(ctx, s, o)
 		if err == nil {
 			label := map[string]string{"redis-8.0.2": "Redis 8.0.2", "valkey-8.1.1": "Valkey 8.1.1"}[s.Cluster.Server]
-			os.WriteFile(filepath.Join(out.Dir, reports.ServerFile), []byte(`{"name":"`+s.Cluster.Server+`","server":"x","version":"y","label":"`+label+`"}`), 0o644)
+			os.WriteFile(filepath.Join(out.Dir, checker.ServerFile), []byte(`{"name":"`+s.Cluster.Server+`","server":"x","version":"y","label":"`+label+`"}`), 0o644)
 		}
 		return out, err
 	}

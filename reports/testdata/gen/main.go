@@ -256,11 +256,7 @@ func judge(dir string, workloads []string, expect map[string]bool, replicas int,
 	rep := checker.Check(context.Background(), in, cs)
 	res, err := rep.Results()
 	must(err)
-	e := struct {
-		Checkers map[string]bool `json:"checkers"`
-		Met      bool            `json:"met"`
-		Failures []string        `json:"failures"`
-	}{Checkers: map[string]bool{}, Failures: []string{}}
+	e := checker.Expectation{Checkers: map[string]bool{}, Failures: []string{}}
 	for k, v := range expect {
 		e.Checkers[k] = v
 	}
@@ -275,10 +271,10 @@ func judge(dir string, workloads []string, expect map[string]bool, replicas int,
 		}
 	}
 	e.Met = len(e.Failures) == 0
-	res.Expected, err = json.Marshal(e)
-	must(err)
+	res.Expected = &e
 	if nemesis != "" {
-		res.Nemesis = json.RawMessage(nemesis)
+		res.Nemesis = &checker.NemesisReport{}
+		must(json.Unmarshal([]byte(nemesis), res.Nemesis))
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	must(err)
