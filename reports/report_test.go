@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
 )
 
@@ -393,4 +394,40 @@ func TestWriteGzipped(t *testing.T) {
 	if err := Write(gzDir); err == nil || !strings.Contains(err.Error(), "cut short") {
 		t.Errorf("Write of a cut gzip stream: %v", err)
 	}
+}
+
+// TestBackendThatRan: a run asked for --backend auto; the page names the
+// backend and image that ran, from results.json's "server" (server.json
+// for a run never judged), not scenario.yaml's "auto".
+func TestBackendThatRan(t *testing.T) {
+	dir := runDir(t, "lost-write")
+	yml, err := os.ReadFile(filepath.Join(dir, ScenarioFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml = bytes.Replace(yml, []byte("backend: local"), []byte("backend: auto"), 1)
+	if err := os.WriteFile(filepath.Join(dir, ScenarioFile), yml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := `{"backend":"docker","image":"redis-harness-node:7.0.15","server":"redis","version":"7.0.15","label":"Redis 7.0.15"}`
+	res, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = bytes.Replace(res, []byte(`"valid":`), []byte(`"server": `+rec+`, "valid":`), 1)
+	if err := os.WriteFile(filepath.Join(dir, ResultsFile), res, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	txt := text(writePage(t, dir))
+	mustContain(t, "the page", txt, "backend docker", "image redis-harness-node:7.0.15", "server Redis 7.0.15")
+	if strings.Contains(txt, "backend auto") {
+		t.Error(`the page says "backend auto", not the backend that ran`)
+	}
+
+	// Never judged: the dir's server.json says it.
+	os.Remove(filepath.Join(dir, ResultsFile))
+	if err := os.WriteFile(filepath.Join(dir, checker.ServerFile), []byte(strings.Replace(rec, "docker", "local", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "the page of a run never judged", text(writePage(t, dir)), "backend local")
 }
