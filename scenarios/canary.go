@@ -233,6 +233,7 @@ func Canary(ctx context.Context, o CanaryOptions) (*CanaryReport, error) {
 	if err != nil {
 		return rep, &HarnessError{Err: fmt.Errorf("canary: record the run (kept in %s): %w", store, err)}
 	}
+	s = out.Scenario // as the run resolved it
 	in, err := checker.Load(out.Dir)
 	if err != nil {
 		return rep, harnessErr("canary: %w", err)

@@ -18,8 +18,11 @@ import (
 
 // Outcome is what a run (or a re-check) concluded.
 type Outcome struct {
-	Dir    string
-	Report *checker.Report
+	Dir string
+	// Scenario is the scenario as the run resolved it (its scenario.yaml:
+	// defaults filled, seed fixed); nil from Judge alone.
+	Scenario *Scenario
+	Report   *checker.Report
 	// Expected is what the scenario declared and whether it was met.
 	Expected checker.Expectation
 	// Code is the exit code: 0 valid or expectation met, 1 anomalies, 2 unknown.

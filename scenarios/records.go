@@ -1,21 +1,25 @@
 package scenarios
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/redis-harness/harness/checker"
+	"github.com/redis-harness/harness/checker/history"
 	"github.com/redis-harness/harness/nemesis"
+	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/workloads"
 )
 
-// The run's own records in its dir, besides the history and the topology
-// samples: what the nemesis did (nemesis.json) and where the final reads
+// The run's records in its dir: the history and the topology samples
+// (records), what the nemesis did (nemesis.json) and where the final reads
 // begin (final.json). Judge and replay read them back.
 
 // writeNemesis writes nemesis.json: what the nemesis did and how long the
@@ -98,4 +102,119 @@ func readFinal(dir string) (rec finalRecord, ok bool, err error) {
 		return finalRecord{}, false, fmt.Errorf("%s: %w", filepath.Join(dir, finalFile), err)
 	}
 	return rec, true, nil
+}
+
+// healer heals every fault of the nemesis once, whoever asks first: the
+// end of runCtx (at once, while the clients wind down), the normal end,
+// or an interruption.
+type healer struct {
+	nem  *nemesis.Runner // nil: the run has no nemesis
+	say  func(string, ...any)
+	once sync.Once
+	err  error
+}
+
+// heal heals every open fault (the first call; later ones wait for it)
+// and says whether every heal worked.
+func (h *healer) heal(ctx context.Context) error {
+	if h == nil {
+		return nil
+	}
+	h.once.Do(func() {
+		if h.nem == nil {
+			return
+		}
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if h.err = h.nem.HealAll(hctx); h.err != nil {
+			h.say("heal: %v", h.err)
+		}
+	})
+	return h.err
+}
+
+// runner is the nemesis's runner, nil when there is none.
+func (h *healer) runner() *nemesis.Runner {
+	if h == nil {
+		return nil
+	}
+	return h.nem
+}
+
+// records are the run's history, written as ops happen, and its topology
+// samples, taken by a monitor beside it.
+type records struct {
+	hw    *history.Writer
+	rec   *countingRecorder
+	start time.Time
+	tf    *os.File
+	tenc  *json.Encoder
+	terr  error // the first topology.jsonl write error
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	admin *topology.Admin
+	addrs func() []string
+	once  sync.Once
+	err   error
+}
+
+// openRecords creates history.jsonl and topology.jsonl and starts the
+// topology monitor.
+func openRecords(ctx context.Context, dir string, admin *topology.Admin, addrs func() []string) (*records, error) {
+	hf, err := os.Create(filepath.Join(dir, history.File))
+	if err != nil {
+		return nil, harnessErr("%s: %w", history.File, err)
+	}
+	start := time.Now()
+	hw := history.NewWriter(hf, start)
+	tf, err := os.Create(filepath.Join(dir, checker.TopologyFile))
+	if err != nil {
+		hw.Close()
+		return nil, harnessErr("%s: %w", checker.TopologyFile, err)
+	}
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rs := &records{hw: hw, rec: &countingRecorder{Writer: hw}, start: start, tf: tf, tenc: json.NewEncoder(tf),
+		stop: stop, admin: admin, addrs: addrs}
+	rs.wg.Add(1)
+	go func() {
+		defer rs.wg.Done()
+		admin.Monitor(mctx, 250*time.Millisecond, addrs, hw.Now, rs.sample)
+	}()
+	return rs, nil
+}
+
+// sample writes one topology sample, keeping the first write error for
+// close (the monitor calls it from one goroutine, close after it ended).
+func (rs *records) sample(smp topology.Sample) {
+	if err := rs.tenc.Encode(smp); err != nil && rs.terr == nil {
+		rs.terr = err
+	}
+}
+
+// close ends the records, once: the last topology sample (after every
+// heal), then the history. It says what could not be written.
+func (rs *records) close(ctx context.Context) error {
+	rs.once.Do(func() {
+		rs.stop()
+		rs.wg.Wait()
+		// The last sample is the converged view the slots checker judges:
+		// take it now, after the heals (and, at the normal end, the health
+		// gate and the final reads).
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		rs.sample(topology.SampleOf(rs.admin.Snapshot(sctx, rs.addrs()), rs.hw.Now()))
+		cancel()
+		terr := rs.terr
+		if err := rs.tf.Close(); err != nil && terr == nil {
+			terr = err
+		}
+		var errs []error
+		if terr != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", checker.TopologyFile, terr))
+		}
+		if err := rs.hw.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", history.File, err))
+		}
+		rs.err = errors.Join(errs...)
+	})
+	return rs.err
 }

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,16 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/redis-harness/harness/checker/history"
+	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/reports"
 	"github.com/redis-harness/harness/topology"
-	"github.com/redis-harness/harness/topology/backends"
 	"github.com/redis-harness/harness/workloads"
 )
 
@@ -54,8 +49,11 @@ func harnessErr(format string, a ...any) error {
 	return &HarnessError{Err: fmt.Errorf(format, a...)}
 }
 
-// Run carries out one run of s: provision, clients, heal, final reads,
-// check, teardown. The run dir holds whatever was done, even on error.
+// Run carries out one run of s: provision, clients and nemesis, heal,
+// final reads, check, teardown. The run dir holds whatever was done, even
+// on error. s itself is left as it is: the run resolves its own copy
+// (defaults filled, seed fixed), which its scenario.yaml and
+// Outcome.Scenario hold.
 //
 // A run that ends early — a signal (ctx), a fault whose inject failed, the
 // clients stopping on an error, a panic — ends in this order: the clients
@@ -65,12 +63,49 @@ func harnessErr(format string, a ...any) error {
 // history closed; interrupted.json says why the run stopped, so that
 // harness check judges the dir as interrupted, never as invalid because of
 // a fault the harness itself left in place. Such a run is a HarnessError.
-func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) {
-	if o.Backend != "" {
-		s.Backend = o.Backend
+func Run(ctx context.Context, s *Scenario, o Options) (*Outcome, error) {
+	s, o, err := resolveRun(s, o)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.Resolve(); err != nil {
-		return nil, &HarnessError{Err: err}
+	ext, err := checkFirst(ctx, s, o)
+	if err != nil {
+		return &Outcome{Scenario: s}, err
+	}
+	r, err := openRun(s, o)
+	if err != nil {
+		return &Outcome{Scenario: s}, err
+	}
+	defer r.logf.Close()
+	cl, err := r.cluster(ctx, ext)
+	if err != nil {
+		return r.outcome(), err
+	}
+	ended := r.onCluster(ctx, cl)
+	// Node logs before the report, which links them and reads the version.
+	r.collectLogs(ctx, cl)
+	out, err := r.outcome(), ended
+	if err == nil {
+		out, err = r.judge(ctx)
+	}
+	timing, terr := r.teardown(ctx, cl)
+	out.Timing = timing
+	if err == nil {
+		err = terr
+	}
+	return out, err
+}
+
+// resolveRun is the run's own copy of s, --backend applied and defaults
+// filled, and o with its defaults. (Resolve makes new slices where it
+// fills them, so the copy shares with s only what neither changes.)
+func resolveRun(s *Scenario, o Options) (*Scenario, Options, error) {
+	rs := *s
+	if o.Backend != "" {
+		rs.Backend = o.Backend
+	}
+	if err := rs.Resolve(); err != nil {
+		return nil, o, &HarnessError{Err: err}
 	}
 	if o.Store == "" {
 		o.Store = "store"
@@ -78,16 +113,39 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	// An existing cluster is asked before anything is made: a wrong
-	// --addr leaves no run dir and does not move latest.
-	var ext *runCluster
+	return &rs, o, nil
+}
+
+// checkFirst asks what can be asked before anything is made: an existing
+// cluster (--addr) must answer, and the timeline must name nodes the
+// cluster will have. A wrong --addr leaves no run dir and does not move
+// latest. The existing cluster is returned (nil: provision one).
+func checkFirst(ctx context.Context, s *Scenario, o Options) (*runCluster, error) {
 	if o.Addr != "" {
-		if ext, err = external(ctx, s, o.Addr); err != nil {
-			return nil, err
-		}
-	} else if err := nemesis.ValidateNames(s.Nemesis.Timeline, topology.Spec{Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas}.Nodes()); err != nil {
+		return external(ctx, s, o.Addr)
+	}
+	if err := nemesis.ValidateNames(s.Nemesis.Timeline, topology.Spec{Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas}.Nodes()); err != nil {
 		return nil, &HarnessError{Err: err}
 	}
+	return nil, nil
+}
+
+// run is one run under way: its scenario, dir and log, and, once they
+// exist, its records and the healer of its faults.
+type run struct {
+	s    *Scenario
+	o    Options
+	dir  string
+	logf *os.File
+	log  *slog.Logger
+	// rec is the history and the topology samples (nil until opened);
+	// faults heals the nemesis's faults (nil until it started).
+	rec    *records
+	faults *healer
+}
+
+// openRun makes the run dir with its scenario.yaml and harness.log.
+func openRun(s *Scenario, o Options) (*run, error) {
 	dir, err := NewRunDir(o.Store, s.Name, s.Seed, time.Now())
 	if err != nil {
 		return nil, &HarnessError{Err: err}
@@ -103,280 +161,288 @@ func Run(ctx context.Context, s *Scenario, o Options) (out *Outcome, err error) 
 	if err != nil {
 		return nil, harnessErr("harness.log: %w", err)
 	}
-	defer logf.Close()
-	log := slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	log.Info("run", "scenario", s.Name, "seed", s.Seed, "dir", dir)
-	say := func(format string, a ...any) {
-		msg := fmt.Sprintf(format, a...)
-		fmt.Fprintln(o.Progress, msg)
-		log.Info(msg)
-	}
-	say("run %s seed %d → %s", s.Name, s.Seed, dir)
+	r := &run{s: s, o: o, dir: dir, logf: logf,
+		log: slog.New(slog.NewJSONHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	r.log.Info("run", "scenario", s.Name, "seed", s.Seed, "dir", dir)
+	r.say("run %s seed %d → %s", s.Name, s.Seed, dir)
+	return r, nil
+}
 
-	// The cluster.
-	cl := ext
-	if cl != nil {
-		say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(cl.members), o.Addr)
-		if label, err := recordServer(ctx, dir, ranRecord(nil, nil), cl.admin, cl.members); err == nil {
-			say("server: %s", label)
-		}
-	} else if cl, err = provision(ctx, s, o, dir, say); err != nil {
-		log.Error("provision", "err", err)
-		return &Outcome{Dir: dir}, err
-	}
-	logsCollected := false
-	defer func() {
-		// Teardown survives Ctrl-C: it runs under its own context.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if cl.release != nil {
-			defer cl.release()
-		}
-		if !logsCollected {
-			cl.collectLogs(cctx, dir, log)
-		}
-		if out != nil {
-			out.Timing.ProvisionStart, out.Timing.Healthy = cl.asked, cl.healthy
-		}
-		if o.Keep || cl.backend == nil {
-			if cl.backend != nil {
-				say("kept cluster %s: harness --state-dir %s cluster status --name %s", cl.c.Name, cl.store.Dir, cl.c.Name)
-			}
-			return
-		}
-		tstart := time.Now()
-		derr := cl.backend.Down(cctx, cl.c)
-		if out != nil {
-			out.Timing.TeardownStart, out.Timing.TeardownEnd = tstart, time.Now()
-		}
-		if derr != nil {
-			log.Error("teardown", "err", derr)
-			if err == nil {
-				err = harnessErr("teardown: %w", derr)
-			}
-			return
-		}
-		os.RemoveAll(cl.store.Dir) // the cluster's record and lock: nothing left to find
+// say is a progress line, logged too.
+func (r *run) say(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	fmt.Fprintln(r.o.Progress, msg)
+	r.log.Info(msg)
+}
 
+// outcome is the outcome of a run that got no verdict: its dir.
+func (r *run) outcome() *Outcome { return &Outcome{Dir: r.dir, Scenario: r.s} }
+
+// cluster is the run's cluster: the existing one (--addr), or one
+// provisioned for the run and healthy.
+func (r *run) cluster(ctx context.Context, ext *runCluster) (*runCluster, error) {
+	if ext != nil {
+		r.say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(ext.members), r.o.Addr)
+		if label, err := recordServer(ctx, r.dir, ranRecord(nil, nil), ext.admin, ext.members); err == nil {
+			r.say("server: %s", label)
+		}
+		return ext, nil
+	}
+	cl, err := provision(ctx, r.s, r.o, r.dir, r.say)
+	if err != nil {
+		r.log.Error("provision", "err", err)
+		return nil, err
+	}
+	return cl, nil
+}
+
+// onCluster is everything the run does on its cluster, until the records
+// are closed: an error means the run ended early (and says why). A panic
+// ends it too, in the same order as any early end (interrupted), and is
+// the run's HarnessError, its stack in harness.log.
+func (r *run) onCluster(ctx context.Context, cl *runCluster) error {
+	var panicked any
+	var stack []byte
+	err := func() error {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked, stack = p, debug.Stack()
+			}
+		}()
+		return r.drive(ctx, cl)
 	}()
+	if panicked == nil {
+		return err
+	}
+	r.log.Error("panic", "panic", fmt.Sprint(panicked), "stack", string(stack))
+	if r.rec != nil {
+		r.interrupted(ctx, fmt.Sprintf("the harness panicked: %v", panicked))
+	}
+	return harnessErr("panic: %v (stack in %s)", panicked, filepath.Join(r.dir, "harness.log"))
+}
+
+// drive runs the stages on the cluster in order: check the faults'
+// targets, open the records, start the nemesis, run the clients for the
+// time limit, then the end (heal, health gate, final reads, close).
+func (r *run) drive(ctx context.Context, cl *runCluster) error {
 	admin := topology.NewAdmin()
 	defer admin.Close()
-
-	// Every fault's target is resolved against the cluster before the
-	// first op: a fault that could not happen makes no run at all.
-	var env *nemesis.Env
-	if len(s.Nemesis.Timeline) > 0 {
-		env = &nemesis.Env{
-			Cluster: cl.c, Backend: cl.backend, Admin: admin,
-			Rand: rand.New(rand.NewPCG(uint64(s.Seed), 0x6e656d)), Log: log,
-		}
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		terr := env.CheckTargets(tctx, s.Nemesis.Timeline)
-		cancel()
-		if terr != nil && ctx.Err() != nil {
-			return &Outcome{Dir: dir}, harnessErr("interrupted before the run started")
-		}
-		if terr != nil {
-			log.Error("nemesis targets", "err", terr)
-			return &Outcome{Dir: dir}, &HarnessError{Err: terr}
-		}
-	}
-
-	// History and topology monitor.
-	hf, err := os.Create(filepath.Join(dir, history.File))
+	env, err := r.nemesisEnv(ctx, cl, admin)
 	if err != nil {
-		return &Outcome{Dir: dir}, harnessErr("%s: %w", history.File, err)
+		return err
 	}
-	start := time.Now()
-	hw := history.NewWriter(hf, start)
-	rec := &countingRecorder{Writer: hw}
-	mctx, stopMonitor := context.WithCancel(context.WithoutCancel(ctx))
-	var mwg sync.WaitGroup
-	tf, err := os.Create(filepath.Join(dir, "topology.jsonl"))
-	if err != nil {
-		hw.Close()
-		stopMonitor()
-		return &Outcome{Dir: dir}, harnessErr("topology.jsonl: %w", err)
+	if r.rec, err = openRecords(ctx, r.dir, admin, cl.addrs); err != nil {
+		return err
 	}
-	tenc := json.NewEncoder(tf)
-	mwg.Add(1)
-	go func() {
-		defer mwg.Done()
-		admin.Monitor(mctx, 250*time.Millisecond, cl.addrs, hw.Now, func(smp topology.Sample) { tenc.Encode(smp) })
-	}()
-
 	// runCtx ends the clients and the nemesis early: on a signal (ctx), on
 	// a failed inject, on the clients' own error.
 	runCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-
-	// The nemesis, beside the clients. heal heals every fault, once: when
-	// runCtx ends (at once, while the clients wind down), at the normal
-	// end, or deferred on a panic.
-	var nem *nemesis.Runner
-	var healOnce sync.Once
-	var healErr error
-	heal := func() {
-		healOnce.Do(func() {
-			if nem == nil {
-				return
-			}
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-			defer cancel()
-			if healErr = nem.HealAll(hctx); healErr != nil {
-				say("heal: %v", healErr)
-			}
-		})
-	}
-	// closeAll ends the records, once: the last topology sample (after
-	// every heal), then the history.
-	var closeOnce sync.Once
-	var closeErr error
-	closeAll := func() error {
-		closeOnce.Do(func() {
-			stopMonitor()
-			mwg.Wait()
-			// The last sample is the converged view the slots checker
-			// judges: take it now, after the heals (and, at the normal
-			// end, the health gate and the final reads).
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			tenc.Encode(topology.SampleOf(admin.Snapshot(sctx, cl.addrs()), hw.Now()))
-			cancel()
-			tf.Close()
-			closeErr = hw.Close()
-		})
-		return closeErr
-	}
-	// interrupted records why the run stopped early, after the heals and
-	// the last records: a run dir without it that ended early is one a
-	// SIGKILL stopped, and Judge tells that from its unhealed faults.
-	interrupted := func(reason string) {
-		heal()
-		if nem != nil {
-			if werr := writeNemesis(dir, nem.Results(), 0, false); werr != nil {
-				log.Error("nemesis.json", "err", werr)
-			}
-		}
-		cerr := closeAll()
-		it := Interruption{Reason: reason, At: hw.Now(), Healed: healErr == nil}
-		if healErr != nil {
-			it.HealError = healErr.Error()
-		}
-		if cerr != nil {
-			it.HistoryError = cerr.Error()
-		}
-		if werr := writeInterruption(dir, it); werr != nil {
-			log.Error(InterruptedFile, "err", werr)
-		}
-		log.Warn("interrupted", "reason", reason)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			log.Error("panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			interrupted(fmt.Sprintf("the harness panicked: %v", p))
-			out, err = &Outcome{Dir: dir}, harnessErr("panic: %v (stack in %s)", p, filepath.Join(dir, "harness.log"))
-		}
-	}()
-
-	if env != nil {
-		env.Rec = rec
-		cl.setEnv(env)
-		say("nemesis: %d faults scheduled", len(s.Nemesis.Timeline))
-		nem = nemesis.Start(runCtx, env, s.Nemesis.Timeline)
-		go func() {
-			select {
-			case <-nem.Failed():
-				abort(errors.New(nem.Failure()))
-			case <-runCtx.Done():
-			}
-		}()
-	}
+	r.faults = &healer{nem: r.startNemesis(runCtx, env, cl, abort), say: r.say}
 	// A run that ends early heals now, not after the clients have
-	// returned: their ops in flight take up to the op timeout.
-	// (At the normal end heal has run before runCtx ends: this does nothing.)
+	// returned: their ops in flight take up to the op timeout. (At the
+	// normal end the heal has run before runCtx ends: this does nothing.)
 	go func() {
 		<-runCtx.Done()
-		heal()
+		r.faults.heal(ctx)
 	}()
+	used, err := r.clients(ctx, runCtx, cl, abort)
+	if err != nil {
+		return err
+	}
+	return r.end(ctx, cl, admin, used)
+}
 
-	// The clients, for the time limit.
-	say("running %s for %s with %d clients…", workloadNames(s.Client), s.TimeLimit, s.Client.Concurrency)
-	wctx, cancel := context.WithTimeout(runCtx, s.TimeLimit)
+// nemesisEnv resolves every fault's target against the cluster before the
+// first op: a fault that could not happen makes no run at all. It is nil
+// when the scenario has no nemesis.
+func (r *run) nemesisEnv(ctx context.Context, cl *runCluster, admin *topology.Admin) (*nemesis.Env, error) {
+	if len(r.s.Nemesis.Timeline) == 0 {
+		return nil, nil
+	}
+	env := &nemesis.Env{
+		Cluster: cl.c, Backend: cl.backend, Admin: admin,
+		Rand: rand.New(rand.NewPCG(uint64(r.s.Seed), 0x6e656d)), Log: r.log,
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := env.CheckTargets(tctx, r.s.Nemesis.Timeline); err != nil {
+		if ctx.Err() != nil {
+			return nil, harnessErr("interrupted before the run started")
+		}
+		r.log.Error("nemesis targets", "err", err)
+		return nil, &HarnessError{Err: err}
+	}
+	return env, nil
+}
+
+// startNemesis starts the timeline beside the clients (nil env: there is
+// none, and it returns nil); an inject that fails ends runCtx through abort.
+func (r *run) startNemesis(runCtx context.Context, env *nemesis.Env, cl *runCluster, abort context.CancelCauseFunc) *nemesis.Runner {
+	if env == nil {
+		return nil
+	}
+	env.Rec = r.rec.rec
+	cl.setEnv(env)
+	r.say("nemesis: %d faults scheduled", len(r.s.Nemesis.Timeline))
+	nem := nemesis.Start(runCtx, env, r.s.Nemesis.Timeline)
+	go func() {
+		select {
+		case <-nem.Failed():
+			abort(errors.New(nem.Failure()))
+		case <-runCtx.Done():
+		}
+	}()
+	return nem
+}
+
+// clients runs the workloads for the time limit, with the progress line,
+// and records where the final reads will begin. The error of a run that
+// ended early (runCtx) says why; the run is then healed and recorded as
+// interrupted.
+func (r *run) clients(ctx, runCtx context.Context, cl *runCluster, abort context.CancelCauseFunc) (workloads.Used, error) {
+	r.say("running %s for %s with %d clients…", workloadNames(r.s.Client), r.s.TimeLimit, r.s.Client.Concurrency)
+	wctx, cancel := context.WithTimeout(runCtx, r.s.TimeLimit)
 	pdone := make(chan struct{})
-	go progress(wctx, pdone, o, rec, start, s.TimeLimit)
-	summary, werr := workloads.Run(wctx, s.Client, cl.addrs(), rec)
+	go progress(wctx, pdone, r.o, r.rec.rec, r.rec.start, r.s.TimeLimit)
+	summary, werr := workloads.Run(wctx, r.s.Client, cl.addrs(), r.rec.rec)
 	cancel()
 	<-pdone
 	// Every process from here on is a final read's: replay cuts there.
-	if ferr := writeFinal(dir, summary.Used); ferr != nil {
-		log.Error(finalFile, "err", ferr)
+	if ferr := writeFinal(r.dir, summary.Used); ferr != nil {
+		r.log.Error(finalFile, "err", ferr)
 	}
 	if werr != nil && runCtx.Err() == nil {
-		log.Error("workloads", "err", werr)
+		r.log.Error("workloads", "err", werr)
 		abort(fmt.Errorf("the clients stopped: %w", werr))
 	}
-	if runCtx.Err() != nil {
-		reason := "interrupted by a signal"
-		if ctx.Err() == nil {
-			reason = context.Cause(runCtx).Error()
-		}
-		say("stopping: %s; healing every fault…", reason)
-		interrupted(reason)
-		if ctx.Err() != nil {
-			return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check judges it: unknown, interrupted)", dir)
-		}
-		return &Outcome{Dir: dir}, &HarnessError{Err: errors.New(reason)}
+	if runCtx.Err() == nil {
+		return summary.Used, nil
 	}
+	reason := "interrupted by a signal"
+	if ctx.Err() == nil {
+		reason = context.Cause(runCtx).Error()
+	}
+	r.say("stopping: %s; healing every fault…", reason)
+	r.interrupted(ctx, reason)
+	if ctx.Err() != nil {
+		return summary.Used, r.interruptedErr()
+	}
+	return summary.Used, &HarnessError{Err: errors.New(reason)}
+}
 
-	// The end: heal every fault, wait for health, final reads.
-	var recovery time.Duration
-	healthy := false
-	if nem != nil {
-		say("healing every fault…")
-		heal()
+// end is the run's normal end: heal every fault, wait for health, record
+// what the nemesis did, the final reads, then close the records.
+func (r *run) end(ctx context.Context, cl *runCluster, admin *topology.Admin, used workloads.Used) error {
+	if r.faults.nem != nil {
+		r.say("healing every fault…")
+		r.faults.heal(ctx)
 	}
-	say("waiting for the cluster to be healthy…")
+	r.say("waiting for the cluster to be healthy…")
 	hstart := time.Now()
-	if _, herr := admin.WaitHealthy(ctx, cl.addrs(), topology.Expect{Masters: 0, Replicas: s.Cluster.Replicas}, s.Cluster.HealthTimeout); herr != nil {
-		say("cluster not healthy at the end: %v", herr)
-	} else {
-		healthy = true
+	healthy := true
+	if _, err := admin.WaitHealthy(ctx, cl.addrs(), topology.Expect{Masters: 0, Replicas: r.s.Cluster.Replicas}, r.s.Cluster.HealthTimeout); err != nil {
+		r.say("cluster not healthy at the end: %v", err)
+		healthy = false
 	}
-	recovery = time.Since(hstart)
-	if nem != nil {
-		if werr := writeNemesis(dir, nem.Results(), recovery, healthy); werr != nil {
-			log.Error("nemesis.json", "err", werr)
+	if r.faults.nem != nil {
+		if err := writeNemesis(r.dir, r.faults.nem.Results(), time.Since(hstart), healthy); err != nil {
+			r.log.Error(checker.NemesisFile, "err", err)
 		}
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
-	if ferr := workloads.Final(fctx, s.Client, cl.addrs(), rec, summary.Used); ferr != nil {
-		say("final reads: %v", ferr)
+	if err := workloads.Final(fctx, r.s.Client, cl.addrs(), r.rec.rec, used); err != nil {
+		r.say("final reads: %v", err)
 	}
 	fcancel()
 	if ctx.Err() != nil {
 		// A signal during the health gate or the final reads.
-		interrupted("interrupted by a signal at the end of the run")
-		return &Outcome{Dir: dir}, harnessErr("interrupted: the history so far is in %s (harness check judges it: unknown, interrupted)", dir)
+		r.interrupted(ctx, "interrupted by a signal at the end of the run")
+		return r.interruptedErr()
 	}
-	if cerr := closeAll(); cerr != nil {
-		return &Outcome{Dir: dir}, harnessErr("history: %w", cerr)
+	if err := r.rec.close(ctx); err != nil {
+		return harnessErr("records: %w", err)
 	}
-	say("%d ops recorded in %s; checking…", rec.completions.Load(), time.Since(start).Round(time.Millisecond))
-	// Node logs before the report, which links them and reads the version.
-	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	cl.collectLogs(lctx, dir, log)
-	lcancel()
-	logsCollected = true
-	out, err = Judge(ctx, dir, s, "")
-	if err == nil {
-		if ierr := reports.WriteIndex(o.Store); ierr != nil {
-			log.Warn("store index", "err", ierr)
+	r.say("%d ops recorded in %s; checking…", r.rec.rec.completions.Load(), time.Since(r.rec.start).Round(time.Millisecond))
+	return nil
+}
+
+// interrupted records why the run stopped early, after the heals and the
+// last records: a run dir without it that ended early is one a SIGKILL
+// stopped, and Judge tells that from its unhealed faults.
+func (r *run) interrupted(ctx context.Context, reason string) {
+	healErr := r.faults.heal(ctx)
+	if nem := r.faults.runner(); nem != nil {
+		if err := writeNemesis(r.dir, nem.Results(), 0, false); err != nil {
+			r.log.Error(checker.NemesisFile, "err", err)
 		}
 	}
-	if err != nil {
-		return &Outcome{Dir: dir}, err
+	cerr := r.rec.close(ctx)
+	it := Interruption{Reason: reason, At: r.rec.hw.Now(), Healed: healErr == nil}
+	if healErr != nil {
+		it.HealError = healErr.Error()
 	}
+	if cerr != nil {
+		it.HistoryError = cerr.Error()
+	}
+	if err := writeInterruption(r.dir, it); err != nil {
+		r.log.Error(InterruptedFile, "err", err)
+	}
+	r.log.Warn("interrupted", "reason", reason)
+}
+
+// interruptedErr is the error of a run a signal stopped.
+func (r *run) interruptedErr() error {
+	return harnessErr("interrupted: the history so far is in %s (harness check judges it: unknown, interrupted)", r.dir)
+}
+
+// collectLogs copies the nodes' logs into the run dir; it survives Ctrl-C.
+func (r *run) collectLogs(ctx context.Context, cl *runCluster) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	cl.collectLogs(lctx, r.dir, r.log)
+}
+
+// judge checks the history, writes results.json and the report, and the
+// store's index of runs.
+func (r *run) judge(ctx context.Context) (*Outcome, error) {
+	out, err := Judge(ctx, r.dir, r.s, "")
+	if err != nil {
+		return r.outcome(), err
+	}
+	if ierr := reports.WriteIndex(r.o.Store); ierr != nil {
+		r.log.Warn("store index", "err", ierr)
+	}
+	out.Scenario = r.s
 	return out, nil
+}
+
+// teardown removes the cluster the run made (unless --keep, or the
+// cluster is an existing one) under a context of its own, so that it
+// survives Ctrl-C, and says when the cluster was asked for, healthy, and
+// torn down.
+func (r *run) teardown(ctx context.Context, cl *runCluster) (Timing, error) {
+	t := Timing{ProvisionStart: cl.asked, Healthy: cl.healthy}
+	if cl.release != nil {
+		defer cl.release()
+	}
+	if r.o.Keep || cl.backend == nil {
+		if cl.backend != nil {
+			r.say("kept cluster %s: harness --state-dir %s cluster status --name %s", cl.c.Name, cl.store.Dir, cl.c.Name)
+		}
+		return t, nil
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	t.TeardownStart = time.Now()
+	err := cl.backend.Down(cctx, cl.c)
+	t.TeardownEnd = time.Now()
+	if err != nil {
+		r.log.Error("teardown", "err", err)
+		return t, harnessErr("teardown: %w", err)
+	}
+	os.RemoveAll(cl.store.Dir) // the cluster's record and lock: nothing left to find
+	return t, nil
 }
 
 func workloadNames(c workloads.Config) []string {
@@ -385,220 +451,6 @@ func workloadNames(c workloads.Config) []string {
 		out = append(out, w.Name)
 	}
 	return out
-}
-
-// countingRecorder counts completions for the progress line.
-type countingRecorder struct {
-	*history.Writer
-	completions, ok, fail, info atomic.Int64
-}
-
-func (r *countingRecorder) Append(op history.Op) (history.Op, error) {
-	switch op.Type {
-	case history.OK:
-		r.ok.Add(1)
-		r.completions.Add(1)
-	case history.Fail:
-		r.fail.Add(1)
-		r.completions.Add(1)
-	case history.Info:
-		if op.IsClient() {
-			r.info.Add(1)
-			r.completions.Add(1)
-		}
-	}
-	return r.Writer.Append(op)
-}
-
-// progress prints elapsed, ops/s and outcomes: one line rewritten in place
-// on a terminal, a plain line every 5 s otherwise.
-func progress(ctx context.Context, done chan<- struct{}, o Options, r *countingRecorder, start time.Time, limit time.Duration) {
-	defer close(done)
-	every := 5 * time.Second
-	if o.TTY {
-		every = time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	last, lastN := start, int64(0)
-	line := func(end string) {
-		now := time.Now()
-		n := r.completions.Load()
-		rate := float64(n-lastN) / now.Sub(last).Seconds()
-		last, lastN = now, n
-		fmt.Fprintf(o.Progress, "%s%5s/%s  %7.0f ops/s  ok %d  fail %d  info %d%s",
-			map[bool]string{true: "\r", false: ""}[o.TTY], now.Sub(start).Round(time.Second), limit, rate, r.ok.Load(), r.fail.Load(), r.info.Load(), end)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			if o.TTY {
-				line("\n")
-			}
-			return
-		case <-t.C:
-			if o.TTY {
-				line("")
-			} else {
-				line("\n")
-			}
-		}
-	}
-}
-
-// runCluster is the cluster a run uses: made by a backend, or given by address.
-type runCluster struct {
-	backend topology.Backend // nil for --addr
-	store   topology.Store
-	c       *topology.Cluster
-	admin   *topology.Admin
-	seed    string
-	mu      sync.Mutex
-	members []string
-	env     *nemesis.Env // set while a nemesis may change the members
-	// asked and healthy are when the cluster was asked for and when it
-	// was first healthy (zero for --addr).
-	asked, healthy time.Time
-	// release ends the run's hold on its cluster (topology.Store.Hold).
-	release func()
-}
-
-func (r *runCluster) setEnv(env *nemesis.Env) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.env = env
-}
-
-// addrs is the cluster's current members (re-discovered: failovers and
-// membership changes move them).
-func (r *runCluster) addrs() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.env != nil {
-		return r.env.Addrs()
-	}
-	if r.c != nil {
-		return r.c.Addrs()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if found, err := r.admin.Discover(ctx, r.seed); err == nil {
-		r.members = found
-	}
-	return append([]string(nil), r.members...)
-}
-
-// external is the existing cluster at addr (--addr), asked before the run
-// makes anything: an address where no cluster answers is refused here.
-func external(ctx context.Context, s *Scenario, addr string) (*runCluster, error) {
-	a := topology.NewAdmin()
-	found, err := a.Discover(ctx, addr)
-	if err != nil {
-		return nil, harnessErr("--addr %s: %w", addr, err)
-	}
-	if err := nemesis.Validate(s.Nemesis, nil); err != nil {
-		return nil, &HarnessError{Err: err}
-	}
-	rc := &runCluster{admin: a, seed: addr, members: found}
-	if !s.Nemesis.Empty() {
-		// Faults that speak only Redis (failover, reshard) act on it.
-		rc.c = &topology.Cluster{Name: "external", Backend: "external"}
-		for _, addr := range found {
-			host, _, _ := strings.Cut(addr, ":")
-			rc.c.Nodes = append(rc.c.Nodes, topology.Node{Name: addr, Addr: addr, Host: host})
-		}
-	}
-	return rc, nil
-}
-
-func provision(ctx context.Context, s *Scenario, o Options, dir string, say func(string, ...any)) (*runCluster, error) {
-	store := topology.Store{Dir: filepath.Join(dir, "state")}
-	server, err := resolveServer(ctx, s, o)
-	if err != nil {
-		return nil, &HarnessError{Err: err}
-	}
-	b, why, err := backends.Select(ctx, s.Backend, store)
-	if err != nil {
-		return nil, &HarnessError{Err: err}
-	}
-	say("%s", why)
-	if err := nemesis.Validate(s.Nemesis, b); err != nil {
-		return nil, &HarnessError{Err: err}
-	}
-	spec := topology.Spec{
-		Name: clusterName(s), Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas,
-		Image: s.Cluster.Image, Config: s.Cluster.Config, RunID: filepath.Base(dir), Server: server,
-	}
-	start := time.Now()
-	c, err := b.Up(ctx, spec)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, harnessErr("interrupted while the nodes were being started (removed again)")
-		}
-		return nil, harnessErr("cluster up: %w", err)
-	}
-	rc := &runCluster{backend: b, store: store, c: c, admin: topology.NewAdmin(), asked: start}
-	// Held while the run lasts: harness cleanup, run beside it, leaves the
-	// cluster alone; a SIGKILL drops the hold, and cleanup then takes it.
-	if release, herr := store.Hold(c.Name); herr == nil {
-		rc.release = release
-	} else {
-		say("warning: %v: harness cleanup may take this cluster while the run goes on", herr)
-	}
-	plan, err := topology.PlanCreate(c.Nodes, spec.Masters, spec.Replicas)
-	if err == nil {
-		_, err = rc.admin.Create(ctx, plan, s.Cluster.HealthTimeout)
-	}
-	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		rc.collectLogs(cctx, dir, nil)
-		b.Down(cctx, c)
-		if rc.release != nil {
-			rc.release()
-		}
-		if ctx.Err() != nil {
-			// Not the cluster's fault: the wait was cut short.
-			return nil, harnessErr("interrupted while the cluster was being created (removed again)")
-		}
-		return nil, harnessErr("cluster never became healthy: %w", err)
-	}
-	rc.healthy = time.Now()
-	say("cluster %s: %d masters × %d replicas healthy in %s", c.Name, spec.Masters, spec.Replicas, time.Since(start).Round(time.Millisecond))
-	if label, err := recordServer(ctx, dir, ranRecord(c, server), rc.admin, c.Addrs()); err != nil {
-		say("warning: %v", err)
-	} else {
-		say("server: %s", label)
-	}
-	return rc, nil
-}
-
-// clusterName is unique per run and fits the 40-character limit.
-func clusterName(s *Scenario) string {
-	name := s.Name
-	if len(name) > 24 {
-		name = name[:24]
-	}
-	return fmt.Sprintf("%s-%d", name, time.Now().UnixNano()%1_000_000_000)
-}
-
-// collectLogs copies every node's log into dir/nodes/<node>/redis.log.
-func (r *runCluster) collectLogs(ctx context.Context, dir string, log *slog.Logger) {
-	if r.backend == nil {
-		return
-	}
-	for _, n := range r.c.Nodes {
-		b, err := r.backend.Logs(ctx, r.c, n.Name)
-		if err == nil {
-			nd := filepath.Join(dir, "nodes", n.Name)
-			if err = os.MkdirAll(nd, 0o755); err == nil {
-				err = os.WriteFile(filepath.Join(nd, "redis.log"), b, 0o644)
-			}
-		}
-		if err != nil && log != nil {
-			log.Warn("node log", "node", n.Name, "err", err)
-		}
-	}
 }
 
 // IsHarnessError reports whether err means the harness could not do its job.

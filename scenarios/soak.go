@@ -305,7 +305,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		defer c2()
 		byDeadline = true
 	}
-	rs := *s // the run resolves its own copy: an abandoned run keeps it
+	rs := *s // the run's own copy: an abandoned run keeps it while the soak goes on
 	ch := make(chan runResult, 1)
 	go func() {
 		defer func() {
@@ -335,8 +335,8 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 	if !abandoned && res.out != nil {
 		timing = res.out.Timing
 	}
-	if !abandoned {
-		r.Seed = rs.Seed
+	if !abandoned && res.out != nil && res.out.Scenario != nil {
+		r.Seed = res.out.Scenario.Seed // the seed the run picked, when s had none
 	}
 	if res.out != nil && res.out.Dir != "" {
 		if rel, err := filepath.Rel(o.Run.Store, res.out.Dir); err == nil && !strings.HasPrefix(rel, "..") {

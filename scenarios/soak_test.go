@@ -38,7 +38,7 @@ func (f *fakeRuns) run(ctx context.Context, s *Scenario, o Options) (*Outcome, e
 	n := len(f.calls)
 	f.mu.Unlock()
 	if s.Seed == 0 {
-		s.Seed = int64(1000 + n) // as Resolve does
+		s.Seed = int64(1000 + n) // as Resolve does; Outcome.Scenario says it
 	}
 	switch f.kind(n, s) {
 	case "harness":
@@ -73,7 +73,7 @@ func (f *fakeRuns) run(ctx context.Context, s *Scenario, o Options) (*Outcome, e
 		Checkers: map[string]checker.Result{"set": fakeVerdict(setV), "stats": fakeVerdict(checker.True)},
 		Stats:    &checker.StatsResult{OpsPerSec: float64(100 * n)}}
 	os.WriteFile(filepath.Join(dir, reports.ResultsFile), []byte(fmt.Sprintf(`{"valid":true,"nemesis":{"recovery_s":%d}}`, n)), 0o644)
-	out := &Outcome{Dir: dir, Report: rep, Timing: fakeTiming(n)}
+	out := &Outcome{Dir: dir, Report: rep, Timing: fakeTiming(n), Scenario: s}
 	out.Expected, out.Code = expectation(rep, s.Expect)
 	return out, nil
 }
