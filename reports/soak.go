@@ -195,6 +195,35 @@ func SoakCode(runs []SoakRun) int {
 
 // Summarize recomputes the cells, the code and the verdict from the runs.
 func (s *Soak) Summarize() {
+	s.countCells()
+	for j := range s.Cells {
+		s.Cells[j].measure(s.Runs)
+	}
+	sort.SliceStable(s.Cells, func(i, j int) bool {
+		if s.Cells[i].Scenario != s.Cells[j].Scenario {
+			return s.Cells[i].Scenario < s.Cells[j].Scenario
+		}
+		if s.Cells[i].Image != s.Cells[j].Image {
+			return s.Cells[i].Image < s.Cells[j].Image
+		}
+		return s.Cells[i].Server < s.Cells[j].Server
+	})
+	s.measureProcess()
+	s.Code = SoakCode(s.Runs)
+	s.Verdict = map[int]string{
+		0: "every run met its expectation",
+		1: "anomalies: some run's verdict contradicts its scenario's expectation",
+		2: "unknown: some run's result could not be decided",
+		3: "the harness or its environment failed on some runs",
+	}[s.Code]
+	if len(s.Runs) == 0 {
+		s.Verdict = "no runs yet"
+	}
+}
+
+// countCells groups the runs into cells (scenario × image × server, in the
+// order they first ran) and counts each cell's outcomes.
+func (s *Soak) countCells() {
 	s.Cells = nil
 	at := map[[3]string]int{}
 	for i, r := range s.Runs {
@@ -236,53 +265,51 @@ func (s *Soak) Summarize() {
 			}
 		}
 	}
-	for j := range s.Cells {
-		c := &s.Cells[j]
-		var rec, ops, client, rates, moved []float64
-		expects := false
-		for _, i := range c.RunIndex {
-			r := s.Runs[i]
-			expects = expects || r.ExpectsAnomaly
-			if r.Status == SoakHarness || r.Status == SoakCut {
-				continue
-			}
-			if r.RecoveryS != nil {
-				rec = append(rec, *r.RecoveryS)
-			}
-			ops = append(ops, r.OpsPerSec)
-			client = append(client, r.ClientRecoveryS...)
-			rates = append(rates, r.RateRatios...)
-			moved = append(moved, r.MovedS...)
-			c.ClientNeverRecovered += r.ClientNeverRecovered
+}
+
+// measure sums up the judged runs of c: recovery, throughput, client
+// recovery, ok rates during faults, slot moves, and the detection rate.
+func (c *SoakCell) measure(runs []SoakRun) {
+	var rec, ops, client, rates, moved []float64
+	expects := false
+	for _, i := range c.RunIndex {
+		r := runs[i]
+		expects = expects || r.ExpectsAnomaly
+		if r.Status == SoakHarness || r.Status == SoakCut {
+			continue
 		}
-		if len(moved) > 0 {
-			c.MovedMedianS, c.MovedMaxS = ptr(median(moved)), ptr(maxOf(moved))
+		if r.RecoveryS != nil {
+			rec = append(rec, *r.RecoveryS)
 		}
-		if len(client) > 0 {
-			c.ClientRecoveryMedianS, c.ClientRecoveryMaxS = ptr(median(client)), ptr(maxOf(client))
-		}
-		if len(rates) > 0 {
-			c.RateRatioMedian, c.RateRatioMin = ptr(median(rates)), ptr(slices.Min(rates))
-		}
-		if expects && c.Judged > 0 {
-			c.DetectionRate = ptr(float64(c.Detected) / float64(c.Judged))
-		}
-		if len(rec) > 0 {
-			c.RecoveryMeanS, c.RecoveryMaxS = ptr(mean(rec)), ptr(maxOf(rec))
-		}
-		if len(ops) > 0 {
-			c.OpsPerSecMean = ptr(mean(ops))
-		}
+		ops = append(ops, r.OpsPerSec)
+		client = append(client, r.ClientRecoveryS...)
+		rates = append(rates, r.RateRatios...)
+		moved = append(moved, r.MovedS...)
+		c.ClientNeverRecovered += r.ClientNeverRecovered
 	}
-	sort.SliceStable(s.Cells, func(i, j int) bool {
-		if s.Cells[i].Scenario != s.Cells[j].Scenario {
-			return s.Cells[i].Scenario < s.Cells[j].Scenario
-		}
-		if s.Cells[i].Image != s.Cells[j].Image {
-			return s.Cells[i].Image < s.Cells[j].Image
-		}
-		return s.Cells[i].Server < s.Cells[j].Server
-	})
+	if len(moved) > 0 {
+		c.MovedMedianS, c.MovedMaxS = ptr(median(moved)), ptr(maxOf(moved))
+	}
+	if len(client) > 0 {
+		c.ClientRecoveryMedianS, c.ClientRecoveryMaxS = ptr(median(client)), ptr(maxOf(client))
+	}
+	if len(rates) > 0 {
+		c.RateRatioMedian, c.RateRatioMin = ptr(median(rates)), ptr(slices.Min(rates))
+	}
+	if expects && c.Judged > 0 {
+		c.DetectionRate = ptr(float64(c.Detected) / float64(c.Judged))
+	}
+	if len(rec) > 0 {
+		c.RecoveryMeanS, c.RecoveryMaxS = ptr(mean(rec)), ptr(maxOf(rec))
+	}
+	if len(ops) > 0 {
+		c.OpsPerSecMean = ptr(mean(ops))
+	}
+}
+
+// measureProcess sums up what the soak cost between and beside its runs:
+// the overhead between runs, the resident set, the heap after each run.
+func (s *Soak) measureProcess() {
 	var over []float64
 	s.RSSMaxKB, s.HeapFirstKB, s.HeapLastKB = 0, 0, 0
 	for _, r := range s.Runs {
@@ -300,16 +327,6 @@ func (s *Soak) Summarize() {
 	s.OverheadMeanS, s.OverheadMaxS = nil, nil
 	if len(over) > 0 {
 		s.OverheadMeanS, s.OverheadMaxS = ptr(mean(over)), ptr(maxOf(over))
-	}
-	s.Code = SoakCode(s.Runs)
-	s.Verdict = map[int]string{
-		0: "every run met its expectation",
-		1: "anomalies: some run's verdict contradicts its scenario's expectation",
-		2: "unknown: some run's result could not be decided",
-		3: "the harness or its environment failed on some runs",
-	}[s.Code]
-	if len(s.Runs) == 0 {
-		s.Verdict = "no runs yet"
 	}
 }
 

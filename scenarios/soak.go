@@ -79,6 +79,33 @@ type SoakOptions struct {
 // and its exit code (reports.SoakCode). The error is only for a summary
 // that could not be written or an interrupt (ctx done).
 func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	sk := newSoaker(o)
+	if err := sk.write(); err != nil {
+		return sk.sum, err
+	}
+	defer sk.gz.finish(sk.sum) // on the early returns: the history is whole either way
+	stopped, err := sk.rounds(ctx)
+	if err != nil {
+		return sk.sum, err
+	}
+	sk.gz.finish(sk.sum)
+	sk.sum.Finished = true
+	sk.sum.Stopped = stopped
+	if err := sk.write(); err != nil {
+		return sk.sum, err
+	}
+	if ctx.Err() != nil {
+		return sk.sum, &HarnessError{Err: fmt.Errorf("soak interrupted after %d runs; the summary so far is in %s", len(sk.sum.Runs), filepath.Join(o.Run.Store, reports.SoakHTML))}
+	}
+	return sk.sum, nil
+}
+
+// withDefaults fills o's zero values and says what makes no soak at all.
+func (o SoakOptions) withDefaults() (SoakOptions, error) {
 	if o.RunFunc == nil {
 		o.RunFunc = Run
 	}
@@ -95,134 +122,148 @@ func Soak(ctx context.Context, o SoakOptions) (*reports.Soak, error) {
 		o.MaxHarnessErrors = 5
 	}
 	if len(o.Scenarios) == 0 {
-		return nil, &HarnessError{Err: errors.New("soak: no scenarios")}
+		return o, &HarnessError{Err: errors.New("soak: no scenarios")}
 	}
 	if o.Count <= 0 && o.Duration <= 0 {
 		o.Count = 1
 	}
+	if len(o.Images) == 0 {
+		o.Images = []string{""}
+	}
+	if len(o.Servers) == 0 {
+		o.Servers = []string{""}
+	}
 	if err := os.MkdirAll(o.Run.Store, 0o755); err != nil {
-		return nil, &HarnessError{Err: fmt.Errorf("soak: %w", err)}
+		return o, &HarnessError{Err: fmt.Errorf("soak: %w", err)}
 	}
-	images := o.Images
-	if len(images) == 0 {
-		images = []string{""}
-	}
-	servers := o.Servers
-	if len(servers) == 0 {
-		servers = []string{""}
-	}
+	return o, nil
+}
+
+// soaker is a soak under way: the summary, and what one run leaves for
+// the next.
+type soaker struct {
+	o        SoakOptions
+	sum      *reports.Soak
+	deadline time.Time // zero: no --duration
+	// overhead is the largest run wall time beyond its time limit so far;
+	// prevTeardown when the previous run's teardown started.
+	overhead     time.Duration
+	prevTeardown time.Time
+	gz           *gzipQueue
+	// n counts the runs, harnessRow the harness errors in a row.
+	n, harnessRow int
+}
+
+func newSoaker(o SoakOptions) *soaker {
 	start := time.Now()
-	sum := &reports.Soak{Started: start.UTC(), Args: o.Args, RSSStartKB: RSSKB(), Runs: []reports.SoakRun{}}
-	var deadline time.Time
+	sk := &soaker{o: o, gz: &gzipQueue{progress: o.Progress},
+		sum: &reports.Soak{Started: start.UTC(), Args: o.Args, RSSStartKB: RSSKB(), Runs: []reports.SoakRun{}}}
 	if o.Duration > 0 {
-		deadline = start.Add(o.Duration)
+		sk.deadline = start.Add(o.Duration)
 	}
-	write := func() error {
-		sum.RSSEndKB = RSSKB()
-		if err := reports.WriteSoak(o.Run.Store, sum); err != nil {
-			return &HarnessError{Err: fmt.Errorf("soak summary: %w", err)}
-		}
-		return nil
+	return sk
+}
+
+// write rewrites the summary files.
+func (sk *soaker) write() error {
+	sk.sum.RSSEndKB = RSSKB()
+	if err := reports.WriteSoak(sk.o.Run.Store, sk.sum); err != nil {
+		return &HarnessError{Err: fmt.Errorf("soak summary: %w", err)}
 	}
-	if err := write(); err != nil {
-		return sum, err
-	}
-	var overhead time.Duration // the largest run wall time beyond its time limit so far
-	var prevTeardown time.Time // when the previous run's teardown started
-	gz := &gzipQueue{progress: o.Progress}
-	defer gz.finish(sum) // on the early returns: the history is whole either way
-	stopped := ""
-	n, harnessRow := 0, 0
-loop:
+	return nil
+}
+
+// rounds runs every scenario on every cell, round after round, and says
+// why it stopped.
+func (sk *soaker) rounds(ctx context.Context) (stopped string, err error) {
+	o := sk.o
 	for round := 0; o.Count <= 0 || round < o.Count; round++ {
 		for _, base := range o.Scenarios {
-			for _, cell := range soakCells(images, servers) {
-				img, srv := cell[0], cell[1]
+			for _, cell := range soakCells(o.Images, o.Servers) {
 				if ctx.Err() != nil {
-					stopped = "interrupted"
-					break loop
+					return "interrupted", nil
 				}
 				s := *base
+				img, srv := cell[0], cell[1]
 				if img != "" {
 					s.Cluster.Image = img
 				}
 				if srv != "" {
 					s.Cluster.Server = srv
 				}
-				limit := s.TimeLimit
-				if limit == 0 {
-					limit = 30 * time.Second
+				if !sk.deadline.IsZero() && time.Until(sk.deadline) < timeLimit(&s)+sk.overhead {
+					return fmt.Sprintf("--duration %s reached", o.Duration), nil
 				}
-				if !deadline.IsZero() {
-					if time.Until(deadline) < limit+overhead {
-						stopped = fmt.Sprintf("--duration %s reached", o.Duration)
-						break loop
-					}
-				}
-				n++
-				r, timing, returned := soakOne(ctx, o, &s, img, n, deadline)
-				r.Server = srv
-				measureBetween(&r, timing, prevTeardown)
-				runDir := ""
-				if r.Dir != "" {
-					runDir = filepath.Join(o.Run.Store, filepath.FromSlash(r.Dir))
-					if st, err := os.Stat(filepath.Join(runDir, history.File)); err == nil {
-						r.HistoryBytes = st.Size()
-					}
-				}
-				prevTeardown = timing.TeardownStart
-				if wall := time.Duration(r.Seconds * float64(time.Second)); r.Status != reports.SoakCut && r.Status != reports.SoakHarness {
-					if over := wall - limit; over > overhead {
-						overhead = over
-					}
-				}
-				gz.finish(sum) // the previous run's, in the time this one took
-				sum.Runs = append(sum.Runs, r)
-				sum.Summarize()
-				fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d%s\n",
-					n, s.Name, imageSuffix(img)+serverSuffix(srv), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sum.Runs), sum.Code, betweenSuffix(r))
-				if r.Status == reports.SoakHarness && r.Error != "" {
-					fmt.Fprintf(o.Progress, "soak:   harness error: %s\n", r.Error)
-				}
-				if o.GzipHistory && returned && r.HistoryBytes > 0 && ctx.Err() == nil {
-					gz.start(ctx, runDir, len(sum.Runs)-1)
-				}
-				if err := write(); err != nil {
-					return sum, err
-				}
-				if ctx.Err() != nil {
-					stopped = "interrupted"
-					break loop
-				}
-				if r.Status == reports.SoakHarness {
-					harnessRow++
-				} else {
-					harnessRow = 0
-				}
-				if harnessRow >= o.MaxHarnessErrors {
-					stopped = fmt.Sprintf("%d harness errors in a row: the environment is broken (last: %s)", harnessRow, r.Error)
-					break loop
-				}
-				if o.FailFast && r.Status != reports.SoakCut && r.Code != 0 {
-					stopped = fmt.Sprintf("--fail-fast: run %d exited %d", n, r.Code)
-					break loop
+				if stopped, err := sk.one(ctx, &s, img, srv); stopped != "" || err != nil {
+					return stopped, err
 				}
 			}
 		}
 	}
-	if stopped == "" {
-		stopped = fmt.Sprintf("--count %d done", o.Count)
+	return fmt.Sprintf("--count %d done", o.Count), nil
+}
+
+// one makes one run, adds it to the summary and rewrites it, and says
+// whether the soak stops there (and why).
+func (sk *soaker) one(ctx context.Context, s *Scenario, img, srv string) (stopped string, err error) {
+	o := sk.o
+	sk.n++
+	r, timing, returned := soakOne(ctx, o, s, img, sk.n, sk.deadline)
+	r.Server = srv
+	measureBetween(&r, timing, sk.prevTeardown)
+	sk.prevTeardown = timing.TeardownStart
+	runDir := ""
+	if r.Dir != "" {
+		runDir = filepath.Join(o.Run.Store, filepath.FromSlash(r.Dir))
+		if st, err := os.Stat(filepath.Join(runDir, history.File)); err == nil {
+			r.HistoryBytes = st.Size()
+		}
 	}
-	gz.finish(sum)
-	sum.Finished = true
-	sum.Stopped = stopped
-	if err := write(); err != nil {
-		return sum, err
+	if wall := time.Duration(r.Seconds * float64(time.Second)); r.Status != reports.SoakCut && r.Status != reports.SoakHarness {
+		sk.overhead = max(sk.overhead, wall-timeLimit(s))
 	}
+	sk.gz.finish(sk.sum) // the previous run's, in the time this one took
+	sk.sum.Runs = append(sk.sum.Runs, r)
+	sk.sum.Summarize()
+	fmt.Fprintf(o.Progress, "soak: run %d %s%s: %s (exit %d) in %.1fs%s — %d runs, exit so far %d%s\n",
+		sk.n, s.Name, imageSuffix(img)+serverSuffix(srv), r.Status, r.Code, r.Seconds, dirSuffix(o.Run.Store, r.Dir), len(sk.sum.Runs), sk.sum.Code, betweenSuffix(r))
+	if r.Status == reports.SoakHarness && r.Error != "" {
+		fmt.Fprintf(o.Progress, "soak:   harness error: %s\n", r.Error)
+	}
+	if o.GzipHistory && returned && r.HistoryBytes > 0 && ctx.Err() == nil {
+		sk.gz.start(ctx, runDir, len(sk.sum.Runs)-1)
+	}
+	if err := sk.write(); err != nil {
+		return "", err
+	}
+	return sk.stopAfter(ctx, r), nil
+}
+
+// stopAfter says why the soak stops after run r ("" when it goes on).
+func (sk *soaker) stopAfter(ctx context.Context, r reports.SoakRun) string {
 	if ctx.Err() != nil {
-		return sum, &HarnessError{Err: fmt.Errorf("soak interrupted after %d runs; the summary so far is in %s", len(sum.Runs), filepath.Join(o.Run.Store, reports.SoakHTML))}
+		return "interrupted"
 	}
-	return sum, nil
+	if r.Status == reports.SoakHarness {
+		sk.harnessRow++
+	} else {
+		sk.harnessRow = 0
+	}
+	if sk.harnessRow >= sk.o.MaxHarnessErrors {
+		return fmt.Sprintf("%d harness errors in a row: the environment is broken (last: %s)", sk.harnessRow, r.Error)
+	}
+	if sk.o.FailFast && r.Status != reports.SoakCut && r.Code != 0 {
+		return fmt.Sprintf("--fail-fast: run %d exited %d", sk.n, r.Code)
+	}
+	return ""
+}
+
+// timeLimit is s's time limit, its default when it has none.
+func timeLimit(s *Scenario) time.Duration {
+	if s.TimeLimit == 0 {
+		return 30 * time.Second
+	}
+	return s.TimeLimit
 }
 
 // soakCells are the image × server pairs each scenario runs on.
@@ -267,10 +308,7 @@ func dirSuffix(store, dir string) string {
 // runBound is how long one run may take: its time limit plus a margin for
 // provisioning, the final health gate, final reads and the check.
 func runBound(s *Scenario, margin time.Duration) time.Duration {
-	limit := s.TimeLimit
-	if limit == 0 {
-		limit = 30 * time.Second
-	}
+	limit := timeLimit(s)
 	if margin <= 0 {
 		health := s.Cluster.HealthTimeout
 		if health == 0 {
@@ -285,58 +323,22 @@ func runBound(s *Scenario, margin time.Duration) time.Duration {
 	return limit + margin
 }
 
-type runResult struct {
-	out *Outcome
-	err error
-}
-
 // soakOne carries out one run under its bound (and the soak's deadline)
 // and turns its outcome into a soak record. It also says whether the run
 // returned: an abandoned one may still be writing to its run dir.
 func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int, deadline time.Time) (reports.SoakRun, Timing, bool) {
 	started := time.Now()
-	bound := runBound(s, o.Margin)
-	rctx, cancel := context.WithTimeout(ctx, bound)
-	defer cancel()
-	byDeadline := false
-	if !deadline.IsZero() && deadline.Before(started.Add(bound)) {
-		var c2 context.CancelFunc
-		rctx, c2 = context.WithDeadline(rctx, deadline)
-		defer c2()
-		byDeadline = true
-	}
-	rs := *s // the run's own copy: an abandoned run keeps it while the soak goes on
-	ch := make(chan runResult, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				ch <- runResult{err: &HarnessError{Err: fmt.Errorf("run panicked: %v", p)}}
-			}
-		}()
-		out, err := o.RunFunc(rctx, &rs, o.Run)
-		ch <- runResult{out, err}
-	}()
-	var res runResult
-	abandoned := false
-	select {
-	case res = <-ch:
-	case <-rctx.Done():
-		t := time.NewTimer(o.Grace)
-		select {
-		case res = <-ch:
-		case <-t.C:
-			abandoned = true
-		}
-		t.Stop()
-	}
+	b := boundRun(ctx, o, s, deadline)
+	defer b.cancel()
+	res, abandoned := b.wait(o)
 	r := reports.SoakRun{N: n, Scenario: s.Name, Image: img, Seed: s.Seed, Started: started.UTC(), Seconds: time.Since(started).Seconds()}
 	r.ExpectsAnomaly = expectsAnomaly(s.Expect)
 	var timing Timing
 	if !abandoned && res.out != nil {
 		timing = res.out.Timing
-	}
-	if !abandoned && res.out != nil && res.out.Scenario != nil {
-		r.Seed = res.out.Scenario.Seed // the seed the run picked, when s had none
+		if res.out.Scenario != nil {
+			r.Seed = res.out.Scenario.Seed // the seed the run picked, when s had none
+		}
 	}
 	if res.out != nil && res.out.Dir != "" {
 		if rel, err := filepath.Rel(o.Run.Store, res.out.Dir); err == nil && !strings.HasPrefix(rel, "..") {
@@ -349,35 +351,105 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		}
 	}
 	judged := !abandoned && res.err == nil && res.out != nil && res.out.Report != nil
-	if !judged && rctx.Err() != nil {
-		// Ended by a context: say which.
-		switch {
-		case ctx.Err() != nil:
-			r.Status, r.Code, r.Error = reports.SoakCut, 3, "interrupted"
-		case byDeadline && !time.Now().Before(deadline):
-			r.Status, r.Code, r.Error = reports.SoakCut, 3, fmt.Sprintf("the soak's --duration %s ended during the run", o.Duration)
-		default:
-			r.Status, r.Code = reports.SoakHarness, 3
-			r.Error = fmt.Sprintf("run exceeded its bound of %s (time limit + margin)", bound.Round(time.Second))
-			if res.err != nil {
-				r.Error += ": " + res.err.Error()
-			}
-		}
-		if abandoned {
-			r.Error += fmt.Sprintf("; it did not return within %s and was abandoned (harness cleanup removes what it left)", o.Grace)
-		}
-		return r, timing, !abandoned
-	}
-	if !judged {
+	switch {
+	case !judged && b.ctx.Err() != nil:
+		b.cut(ctx, o, &r, res, abandoned)
+	case !judged:
 		r.Status, r.Code = reports.SoakHarness, 3
 		if res.err != nil {
 			r.Error = res.err.Error()
 		} else {
 			r.Error = "run returned no report"
 		}
-		return r, timing, !abandoned
+	default:
+		judgedRun(&r, res.out, s.Expect)
 	}
-	out := res.out
+	return r, timing, !abandoned
+}
+
+// boundedRun is one run of a soak under its bound and the soak's deadline.
+type boundedRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	bound  time.Duration
+	// byDeadline: the soak's deadline comes before the bound.
+	byDeadline bool
+	deadline   time.Time
+	ch         chan runResult
+}
+
+type runResult struct {
+	out *Outcome
+	err error
+}
+
+// boundRun starts the run of s in the background, under its bound (and
+// the soak's deadline, when that comes first).
+func boundRun(ctx context.Context, o SoakOptions, s *Scenario, deadline time.Time) *boundedRun {
+	b := &boundedRun{bound: runBound(s, o.Margin), deadline: deadline, ch: make(chan runResult, 1)}
+	bctx, cancel := context.WithTimeout(ctx, b.bound)
+	b.ctx, b.cancel = bctx, cancel
+	if !deadline.IsZero() && deadline.Before(time.Now().Add(b.bound)) {
+		dctx, dcancel := context.WithDeadline(bctx, deadline)
+		b.byDeadline = true
+		b.ctx, b.cancel = dctx, func() { dcancel(); cancel() }
+	}
+	rs := *s // the run's own copy: an abandoned run keeps it while the soak goes on
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				b.ch <- runResult{err: &HarnessError{Err: fmt.Errorf("run panicked: %v", p)}}
+			}
+		}()
+		out, err := o.RunFunc(b.ctx, &rs, o.Run)
+		b.ch <- runResult{out, err}
+	}()
+	return b
+}
+
+// wait waits for the run's result; past its bound, for o.Grace more, and
+// then it abandons the run.
+func (b *boundedRun) wait(o SoakOptions) (res runResult, abandoned bool) {
+	select {
+	case res = <-b.ch:
+		return res, false
+	case <-b.ctx.Done():
+	}
+	t := time.NewTimer(o.Grace)
+	defer t.Stop()
+	select {
+	case res = <-b.ch:
+		return res, false
+	case <-t.C:
+		return runResult{}, true
+	}
+}
+
+// cut fills the record of a run a context ended before its verdict: the
+// soak's (interrupt, --duration), or its own bound.
+func (b *boundedRun) cut(ctx context.Context, o SoakOptions, r *reports.SoakRun, res runResult, abandoned bool) {
+	switch {
+	case ctx.Err() != nil:
+		r.Status, r.Code, r.Error = reports.SoakCut, 3, "interrupted"
+	case b.byDeadline && !time.Now().Before(b.deadline):
+		r.Status, r.Code, r.Error = reports.SoakCut, 3, fmt.Sprintf("the soak's --duration %s ended during the run", o.Duration)
+	default:
+		r.Status, r.Code = reports.SoakHarness, 3
+		r.Error = fmt.Sprintf("run exceeded its bound of %s (time limit + margin)", b.bound.Round(time.Second))
+		if res.err != nil {
+			r.Error += ": " + res.err.Error()
+		}
+	}
+	if abandoned {
+		r.Error += fmt.Sprintf("; it did not return within %s and was abandoned (harness cleanup removes what it left)", o.Grace)
+	}
+}
+
+// judgedRun fills the record of a run that got its verdict: its status,
+// the checkers that contradicted the expectation (expect, when the
+// outcome declares none), whether an expected anomaly was detected, and
+// its throughput and recovery.
+func judgedRun(r *reports.SoakRun, out *Outcome, expect map[string]bool) {
 	rep := out.Report
 	r.Code = out.Code
 	switch rep.Valid {
@@ -391,7 +463,7 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 	r.Failures = out.Expected.Failures
 	declared := out.Expected.Checkers
 	if declared == nil {
-		declared = s.Expect
+		declared = expect
 	}
 	for _, name := range rep.Names {
 		v := rep.Checkers[name].Verdict()
@@ -426,21 +498,27 @@ func soakOne(ctx context.Context, o SoakOptions, s *Scenario, img string, n int,
 		r.OpsPerSec = rep.Stats.OpsPerSec
 	}
 	r.RecoveryS = recoveryS(out.Dir)
-	if rr, ok := rep.Checkers[history.CheckRecovery].(*checker.RecoveryResult); ok {
-		for _, a := range rr.Actions {
-			if a.ClientRecoveryS != nil {
-				r.ClientRecoveryS = append(r.ClientRecoveryS, *a.ClientRecoveryS)
-			}
-			if a.RateRatio != nil {
-				r.RateRatios = append(r.RateRatios, *a.RateRatio)
-			}
-			if a.MovedS != nil {
-				r.MovedS = append(r.MovedS, *a.MovedS)
-			}
-		}
-		r.ClientNeverRecovered = rr.NeverRecovered
+	recoveries(r, rep)
+}
+
+// recoveries copies the recovery checker's per-fault measures into r.
+func recoveries(r *reports.SoakRun, rep *checker.Report) {
+	rr, ok := rep.Checkers[history.CheckRecovery].(*checker.RecoveryResult)
+	if !ok {
+		return
 	}
-	return r, timing, true
+	for _, a := range rr.Actions {
+		if a.ClientRecoveryS != nil {
+			r.ClientRecoveryS = append(r.ClientRecoveryS, *a.ClientRecoveryS)
+		}
+		if a.RateRatio != nil {
+			r.RateRatios = append(r.RateRatios, *a.RateRatio)
+		}
+		if a.MovedS != nil {
+			r.MovedS = append(r.MovedS, *a.MovedS)
+		}
+	}
+	r.ClientNeverRecovered = rr.NeverRecovered
 }
 
 // measureBetween fills r's provisioning, teardown and overhead (from the

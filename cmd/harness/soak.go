@@ -46,89 +46,120 @@ func soakCommand() *cli.Command {
 			&cli.DurationFlag{Name: "margin", Usage: "bound of each run beyond its time limit (default: 2× health timeout + check timeout + 1m)"},
 			&cli.BoolFlag{Name: "gzip-history", Usage: "compress each judged run's history.jsonl into history.jsonl.gz (about a sixth of its size) during the next run", EnvVars: []string{"HARNESS_GZIP_HISTORY"}},
 		),
-		Action: func(c *cli.Context) error {
-			if c.Args().Len() > 0 {
-				return usageErr("soak: unexpected argument %q (scenarios go in --scenarios a,b)", c.Args().First())
-			}
-			names := splitList(c.StringSlice("scenarios"))
-			if c.Bool("all") {
-				if len(names) > 0 {
-					return usageErr("soak: --scenarios or --all, not both")
-				}
-				names = scenarios.Names()
-			}
-			if len(names) == 0 {
-				names = []string{"smoke"}
-			}
-			if c.IsSet("count") && c.Int("count") < 1 {
-				return usageErr("--count %d: want at least 1", c.Int("count"))
-			}
-			if c.IsSet("duration") && c.Duration("duration") <= 0 {
-				return usageErr("--duration %s: want a positive duration, e.g. 8h", c.Duration("duration"))
-			}
-			if c.IsSet("margin") && c.Duration("margin") <= 0 {
-				return usageErr("--margin %s: want a positive duration, e.g. 3m", c.Duration("margin"))
-			}
-			images := splitList(c.StringSlice("images"))
-			servers := splitList(c.StringSlice("servers"))
-			if len(servers) > 0 && (len(images) > 0 || c.String("server") != "") {
-				return usageErr("soak: --servers with --images or --server: give one (a fetched build's image is made from it)")
-			}
-			for _, name := range servers {
-				if _, err := resolveServer(c, name); err != nil {
-					return err
-				}
-			}
-			var list []*scenarios.Scenario
-			for _, n := range names {
-				s, err := scenarios.Load(n)
-				if err != nil {
-					return withCode(exitHarness, err)
-				}
-				if err := applyRunFlags(c, s); err != nil {
-					return err
-				}
-				if len(images) > 0 {
-					switch s.Backend {
-					case "local":
-						return usageErr("soak: --images needs the docker backend, and %s runs on local (use --backend docker)", s.Name)
-					case "", "auto":
-						s.Backend = "docker" // an image means docker
-					}
-				}
-				list = append(list, s)
-			}
-			backend := c.String("backend")
-			if len(images) > 0 && (backend == "" || backend == "auto") {
-				backend = "docker"
-			}
-			args := map[string]string{"scenarios": strings.Join(names, ",")}
-			for _, f := range c.FlagNames() {
-				if c.IsSet(f) && f != "scenarios" {
-					args[f] = flagValue(c, f)
-				}
-			}
-			tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
-			store := c.String("store")
-			fmt.Fprintf(c.App.Writer, "soak: %s%s; summary in %s\n", strings.Join(names, ", "), soakBounds(c), filepath.Join(store, reports.SoakHTML))
-			sum, err := scenarios.Soak(c.Context, scenarios.SoakOptions{
-				Scenarios: list, Images: images, Servers: servers, Count: c.Int("count"), Duration: c.Duration("duration"),
-				FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
-				Run:      scenarios.Options{Backend: backend, Store: store, Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
-				Progress: c.App.Writer,
-			})
-			if sum != nil {
-				printSoak(c, sum, store)
-			}
-			if err != nil {
-				return withCode(exitHarness, err)
-			}
-			if sum.Code != exitValid {
-				return silentExit(sum.Code)
-			}
-			return nil
-		},
+		Action: soakAction,
 	}
+}
+
+func soakAction(c *cli.Context) error {
+	o, names, err := soakOptions(c)
+	if err != nil {
+		return err
+	}
+	store := o.Run.Store
+	fmt.Fprintf(c.App.Writer, "soak: %s%s; summary in %s\n", strings.Join(names, ", "), soakBounds(c), filepath.Join(store, reports.SoakHTML))
+	sum, err := scenarios.Soak(c.Context, o)
+	if sum != nil {
+		printSoak(c, sum, store)
+	}
+	if err != nil {
+		return withCode(exitHarness, err)
+	}
+	if sum.Code != exitValid {
+		return silentExit(sum.Code)
+	}
+	return nil
+}
+
+// soakOptions parses the soak's flags into the library's options; names
+// are the scenarios as the flags gave them.
+func soakOptions(c *cli.Context) (scenarios.SoakOptions, []string, error) {
+	names, err := soakNames(c)
+	if err != nil {
+		return scenarios.SoakOptions{}, nil, err
+	}
+	if c.IsSet("count") && c.Int("count") < 1 {
+		return scenarios.SoakOptions{}, nil, usageErr("--count %d: want at least 1", c.Int("count"))
+	}
+	if c.IsSet("duration") && c.Duration("duration") <= 0 {
+		return scenarios.SoakOptions{}, nil, usageErr("--duration %s: want a positive duration, e.g. 8h", c.Duration("duration"))
+	}
+	if c.IsSet("margin") && c.Duration("margin") <= 0 {
+		return scenarios.SoakOptions{}, nil, usageErr("--margin %s: want a positive duration, e.g. 3m", c.Duration("margin"))
+	}
+	images := splitList(c.StringSlice("images"))
+	servers := splitList(c.StringSlice("servers"))
+	if len(servers) > 0 && (len(images) > 0 || c.String("server") != "") {
+		return scenarios.SoakOptions{}, nil, usageErr("soak: --servers with --images or --server: give one (a fetched build's image is made from it)")
+	}
+	for _, name := range servers {
+		if _, err := resolveServer(c, name); err != nil {
+			return scenarios.SoakOptions{}, nil, err
+		}
+	}
+	list, err := soakScenarios(c, names, len(images) > 0)
+	if err != nil {
+		return scenarios.SoakOptions{}, nil, err
+	}
+	backend := c.String("backend")
+	if len(images) > 0 && (backend == "" || backend == "auto") {
+		backend = "docker"
+	}
+	args := map[string]string{"scenarios": strings.Join(names, ",")}
+	for _, f := range c.FlagNames() {
+		if c.IsSet(f) && f != "scenarios" {
+			args[f] = flagValue(c, f)
+		}
+	}
+	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
+	return scenarios.SoakOptions{
+		Scenarios: list, Images: images, Servers: servers, Count: c.Int("count"), Duration: c.Duration("duration"),
+		FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
+		Run:      scenarios.Options{Backend: backend, Store: c.String("store"), Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
+		Progress: c.App.Writer,
+	}, names, nil
+}
+
+// soakNames are the scenarios --scenarios or --all name (default: smoke).
+func soakNames(c *cli.Context) ([]string, error) {
+	if c.Args().Len() > 0 {
+		return nil, usageErr("soak: unexpected argument %q (scenarios go in --scenarios a,b)", c.Args().First())
+	}
+	names := splitList(c.StringSlice("scenarios"))
+	if c.Bool("all") {
+		if len(names) > 0 {
+			return nil, usageErr("soak: --scenarios or --all, not both")
+		}
+		names = scenarios.Names()
+	}
+	if len(names) == 0 {
+		names = []string{"smoke"}
+	}
+	return names, nil
+}
+
+// soakScenarios loads the scenarios with the run flags applied; with
+// images, each runs on docker (an image means docker).
+func soakScenarios(c *cli.Context, names []string, images bool) ([]*scenarios.Scenario, error) {
+	var list []*scenarios.Scenario
+	for _, n := range names {
+		s, err := scenarios.Load(n)
+		if err != nil {
+			return nil, withCode(exitHarness, err)
+		}
+		if err := applyRunFlags(c, s); err != nil {
+			return nil, err
+		}
+		if images {
+			switch s.Backend {
+			case "local":
+				return nil, usageErr("soak: --images needs the docker backend, and %s runs on local (use --backend docker)", s.Name)
+			case "", "auto":
+				s.Backend = "docker" // an image means docker
+			}
+		}
+		list = append(list, s)
+	}
+	return list, nil
 }
 
 // indent prefixes each run's own progress so the soak's lines stand out.
