@@ -182,40 +182,39 @@ func parseTxn(v any) ([]microOp, bool) {
 func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
 	res := &ListAppendResult{OpsJudged: map[string]int{}}
 	all := in.Operations
-	sel := newSelector(c.Workloads, c.Options.Only)
-	keys := map[string]*laKey{}
-	get := func(k string) *laKey {
-		lk, ok := keys[k]
-		if !ok {
-			lk = &laKey{appends: map[string][]laAppend{}, finalRead: -1}
-			keys[k] = lk
-		}
-		return lk
+	ks, txns := gatherLists(all, newSelector(c.Workloads, c.Options.Only), res)
+	noFinal := ks.findFinalReads()
+	names := make([]string, 0, len(ks.keys))
+	for k := range ks.keys {
+		names = append(names, k)
 	}
-	addAppend := func(k string, i int, v any) {
-		lk := get(k)
-		e := redisCanon(v)
-		if _, ok := lk.appends[e]; !ok {
-			lk.order = append(lk.order, e)
+	sort.Strings(names)
+	res.Keys = len(names)
+	for _, k := range names {
+		if ctx.Err() != nil {
+			res.Valid, res.Reason = Unknown, "cancelled"
+			return res
 		}
-		lk.appends[e] = append(lk.appends[e], laAppend{op: i, val: v})
-		lk.writes = true
-		lk.lastWrite = max(lk.lastWrite, all[i].Invoke.Time)
+		c.checkKey(all, k, ks.keys[k], res)
 	}
-	addObs := func(k string, i, micro int, v any) bool {
-		list, ok := asList(v)
-		if !ok {
-			return false
-		}
-		ob := laObs{op: i, micro: micro, vals: list, elems: make([]string, len(list))}
-		for j, x := range list {
-			ob.elems[j] = redisCanon(x)
-		}
-		get(k).obs = append(get(k).obs, ob)
-		res.Reads++
-		return true
+	for _, i := range txns {
+		checkTxn(all, i, res)
 	}
-	var txns []int
+	c.verdict(res, noFinal)
+	return res
+}
+
+// laKeys gathers, key by key, the appends and the reads of a history.
+type laKeys struct {
+	all  []history.Operation
+	res  *ListAppendResult
+	keys map[string]*laKey
+}
+
+// gatherLists sorts the ops of the selected keys into laKeys, counting
+// them in res; txns are the ok txns, whose atomicity checkTxn judges.
+func gatherLists(all []history.Operation, sel selector, res *ListAppendResult) (ks *laKeys, txns []int) {
+	ks = &laKeys{all: all, res: res, keys: map[string]*laKey{}}
 	for i := range all {
 		o := &all[i]
 		if !sel.match(o.Invoke.Key) {
@@ -225,37 +224,16 @@ func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
 		switch o.Invoke.F {
 		case "append":
 			res.Appends++
-			addAppend(o.Invoke.Key, i, o.Invoke.Value)
+			ks.addAppend(o.Invoke.Key, i, o.Invoke.Value)
 		case "read":
-			get(o.Invoke.Key)
-			if o.Type() == history.OK {
-				if !addObs(o.Invoke.Key, i, -1, o.Complete.Value) {
-					res.Unrecognized++
-				}
+			ks.get(o.Invoke.Key)
+			if o.Type() == history.OK && !ks.addObs(o.Invoke.Key, i, -1, o.Complete.Value) {
+				res.Unrecognized++
 			}
 		case "txn":
-			v := o.Invoke.Value
-			if o.Type() == history.OK {
-				v = o.Complete.Value
-			}
-			mops, ok := parseTxn(v)
-			if !ok {
+			if !ks.addTxn(i) {
 				res.Unrecognized++
 				continue
-			}
-			res.Txns++
-			for j, m := range mops {
-				switch {
-				case m.f == "append":
-					res.Appends++
-					addAppend(m.key, i, m.val)
-				case o.Type() == history.OK:
-					if !addObs(m.key, i, j, m.val) {
-						res.Unrecognized++
-					}
-				default:
-					get(m.key)
-				}
 			}
 			if o.Type() == history.OK {
 				txns = append(txns, i)
@@ -264,8 +242,80 @@ func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
 			res.Unrecognized++
 		}
 	}
-	// Final reads: the last ok plain read, if invoked after every append.
-	for k, lk := range keys {
+	return ks, txns
+}
+
+func (ks *laKeys) get(k string) *laKey {
+	lk, ok := ks.keys[k]
+	if !ok {
+		lk = &laKey{appends: map[string][]laAppend{}, finalRead: -1}
+		ks.keys[k] = lk
+	}
+	return lk
+}
+
+func (ks *laKeys) addAppend(k string, i int, v any) {
+	lk := ks.get(k)
+	e := redisCanon(v)
+	if _, ok := lk.appends[e]; !ok {
+		lk.order = append(lk.order, e)
+	}
+	lk.appends[e] = append(lk.appends[e], laAppend{op: i, val: v})
+	lk.writes = true
+	lk.lastWrite = max(lk.lastWrite, ks.all[i].Invoke.Time)
+}
+
+// addObs records a read of k (micro: its place in a txn, -1 for a plain
+// read); false when v is not a list.
+func (ks *laKeys) addObs(k string, i, micro int, v any) bool {
+	list, ok := asList(v)
+	if !ok {
+		return false
+	}
+	ob := laObs{op: i, micro: micro, vals: list, elems: make([]string, len(list))}
+	for j, x := range list {
+		ob.elems[j] = redisCanon(x)
+	}
+	ks.get(k).obs = append(ks.get(k).obs, ob)
+	ks.res.Reads++
+	return true
+}
+
+// addTxn records txn i's micro-ops: its appends, and its reads when it
+// completed ok; false when its value is not a txn.
+func (ks *laKeys) addTxn(i int) bool {
+	o := &ks.all[i]
+	v := o.Invoke.Value
+	if o.Type() == history.OK {
+		v = o.Complete.Value
+	}
+	mops, ok := parseTxn(v)
+	if !ok {
+		return false
+	}
+	ks.res.Txns++
+	for j, m := range mops {
+		switch {
+		case m.f == "append":
+			ks.res.Appends++
+			ks.addAppend(m.key, i, m.val)
+		case o.Type() == history.OK:
+			if !ks.addObs(m.key, i, j, m.val) {
+				ks.res.Unrecognized++
+			}
+		default:
+			ks.get(m.key)
+		}
+	}
+	return true
+}
+
+// findFinalReads picks each key's final read: its last ok plain read, if
+// invoked after every append. The keys written with none are listed in
+// res.NoFinalRead (cut at MaxListed); it returns how many there are.
+func (ks *laKeys) findFinalReads() int {
+	all, res := ks.all, ks.res
+	for k, lk := range ks.keys {
 		best := -1
 		for j, ob := range lk.obs {
 			if ob.micro < 0 && (best < 0 || all[ob.op].Invoke.Time >= all[lk.obs[best].op].Invoke.Time) {
@@ -283,27 +333,15 @@ func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
 	if noFinal > MaxListed {
 		res.NoFinalRead = res.NoFinalRead[:MaxListed]
 	}
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	res.Keys = len(names)
-	for _, k := range names {
-		if ctx.Err() != nil {
-			res.Valid, res.Reason = Unknown, "cancelled"
-			return res
-		}
-		c.checkKey(all, k, keys[k], res)
-	}
-	for _, i := range txns {
-		checkTxn(all, i, res)
-	}
+	return noFinal
+}
 
+// verdict sets res's verdict and reason from what the keys showed.
+func (c *ListAppend) verdict(res *ListAppendResult, noFinal int) {
 	var reasons []string
 	anomalies := res.Lost + res.Duplicated + res.Reordered + res.NotPrefix + res.Unexpected + res.FailedPresent + res.NonAtomicTxns
 	switch {
-	case len(names) == 0:
+	case res.Keys == 0:
 		res.Valid = Unknown
 		reasons = append(reasons, fmt.Sprintf("no operations of %v in the history", c.Workloads))
 	case anomalies > 0:
@@ -323,7 +361,6 @@ func (c *ListAppend) Check(ctx context.Context, in *Input) Result {
 		reasons = append(reasons, fmt.Sprintf("%d ops of an unknown shape were left out", res.Unrecognized))
 	}
 	res.Reason = joinReasons(reasons)
-	return res
 }
 
 func obsRef(all []history.Operation, ob laObs) OpRef {
@@ -335,8 +372,25 @@ func obsRef(all []history.Operation, ob laObs) OpRef {
 }
 
 func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, res *ListAppendResult) {
-	// What every read shows on its own: unexpected, failed-yet-present and
-	// duplicated elements.
+	eachRead(all, key, lk, res)
+	if len(lk.obs) == 0 {
+		return
+	}
+	kc := newKeyCheck(all, key, lk, res)
+	for j, ob := range lk.obs {
+		if j != kc.refIndex {
+			kc.againstReference(ob)
+		}
+	}
+	realTimeOrder(all, key, lk, kc.reordered, res)
+	if kc.final {
+		kc.lostAcknowledged()
+	}
+}
+
+// eachRead reports what every read of key shows on its own: unexpected,
+// failed-yet-present and duplicated elements.
+func eachRead(all []history.Operation, key string, lk *laKey, res *ListAppendResult) {
 	flagged := map[string]bool{}
 	duped := map[string]bool{}
 	count := map[string]int{} // per read; cleared, not remade: reads are long
@@ -345,20 +399,18 @@ func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, re
 		for j, e := range ob.elems {
 			count[e]++
 			aps, attempted := lk.appends[e]
-			if !attempted || !appendTried(all, aps) {
-				if !flagged[e] {
-					flagged[e] = true
-					rr := obsRef(all, ob)
-					el := ListElement{Key: key, Element: ob.vals[j], Read: &rr}
-					if !attempted {
-						res.Unexpected++
-						res.UnexpectedElements = capped(res.UnexpectedElements, el)
-					} else {
-						ar := Ref(all[aps[0].op])
-						el.Append = &ar
-						res.FailedPresent++
-						res.FailedPresentElements = capped(res.FailedPresentElements, el)
-					}
+			if (!attempted || !appendTried(all, aps)) && !flagged[e] {
+				flagged[e] = true
+				rr := obsRef(all, ob)
+				el := ListElement{Key: key, Element: ob.vals[j], Read: &rr}
+				if !attempted {
+					res.Unexpected++
+					res.UnexpectedElements = capped(res.UnexpectedElements, el)
+				} else {
+					ar := Ref(all[aps[0].op])
+					el.Append = &ar
+					res.FailedPresent++
+					res.FailedPresentElements = capped(res.FailedPresentElements, el)
 				}
 			}
 			allowed := 0
@@ -375,11 +427,24 @@ func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, re
 			}
 		}
 	}
-	if len(lk.obs) == 0 {
-		return
-	}
+}
 
-	// Every read against the reference: the final read, or the longest.
+// keyCheck compares one key's reads with its reference read: the final
+// read, or, when the key has none, the longest.
+type keyCheck struct {
+	all       []history.Operation
+	key       string
+	lk        *laKey
+	res       *ListAppendResult
+	refIndex  int
+	ref       laObs
+	final     bool           // the reference is the final read
+	pos       map[string]int // each element's first position in the reference
+	lost      map[string]bool
+	reordered map[[2]string]bool
+}
+
+func newKeyCheck(all []history.Operation, key string, lk *laKey, res *ListAppendResult) *keyCheck {
 	ref := lk.finalRead
 	if ref < 0 {
 		ref = 0
@@ -389,88 +454,88 @@ func (c *ListAppend) checkKey(all []history.Operation, key string, lk *laKey, re
 			}
 		}
 	}
-	rob := lk.obs[ref]
-	final := lk.finalRead >= 0
-	pos := make(map[string]int, len(rob.elems))
-	for j, e := range rob.elems {
-		if _, ok := pos[e]; !ok {
-			pos[e] = j
+	kc := &keyCheck{all: all, key: key, lk: lk, res: res, refIndex: ref, ref: lk.obs[ref], final: lk.finalRead >= 0,
+		pos: make(map[string]int, len(lk.obs[ref].elems)), lost: map[string]bool{}, reordered: map[[2]string]bool{}}
+	for j, e := range kc.ref.elems {
+		if _, ok := kc.pos[e]; !ok {
+			kc.pos[e] = j
 		}
 	}
-	lost := map[string]bool{}
-	reordered := map[[2]string]bool{}
-	for j, ob := range lk.obs {
-		if j == ref {
-			continue
-		}
-		at := -1
-		for p, e := range ob.elems {
-			if p >= len(rob.elems) || rob.elems[p] != e {
-				at = p
-				break
-			}
-		}
-		if at < 0 {
-			continue
-		}
-		m := ListMismatch{Key: key, Read: obsRef(all, ob), Reference: obsRef(all, rob), Final: final, Position: at, Got: ob.vals[at]}
-		if ob.micro >= 0 {
-			mi := ob.micro
-			m.MicroOp = &mi
-		}
-		if at < len(rob.vals) {
-			m.Want = rob.vals[at]
-		}
-		res.NotPrefix++
-		res.NotPrefixReads = capped(res.NotPrefixReads, m)
-		// Elements this read saw that the final read no longer has; the
-		// read ended before the final one began, as the final read follows
-		// every append.
-		prev, prevVal := -1, any(nil)
-		for p, e := range ob.elems {
-			q, ok := pos[e]
-			if !ok {
-				if final && !lost[e] && all[ob.op].Complete.Time < all[rob.op].Invoke.Time {
-					lost[e] = true
-					rr := obsRef(all, ob)
-					el := ListElement{Key: key, Element: ob.vals[p], Read: &rr}
-					if aps := lk.appends[e]; len(aps) > 0 {
-						ar := Ref(all[aps[0].op])
-						el.Append = &ar
-					}
-					res.Lost++
-					res.LostElements = capped(res.LostElements, el)
-				}
-				continue
-			}
-			if prev >= 0 && q < prev {
-				pair := pairKey(rob.elems[q], rob.elems[prev])
-				if !reordered[pair] {
-					reordered[pair] = true
-					res.Reordered++
-					res.Reorders = capped(res.Reorders, ListReorder{Key: key, First: prevVal, Second: ob.vals[p],
-						Read: obsRef(all, ob), Other: obsRef(all, rob), Kind: "reads"})
-				}
-			}
-			prev, prevVal = q, ob.vals[p]
+	return kc
+}
+
+// againstReference reports a read that is not a prefix of the reference,
+// then the elements it saw that the final read lost and the pairs it holds
+// in the other order.
+func (kc *keyCheck) againstReference(ob laObs) {
+	all, rob, res := kc.all, kc.ref, kc.res
+	at := -1
+	for p, e := range ob.elems {
+		if p >= len(rob.elems) || rob.elems[p] != e {
+			at = p
+			break
 		}
 	}
-	realTimeOrder(all, key, lk, reordered, res)
-	if !final {
+	if at < 0 {
 		return
 	}
-	// Acknowledged appends the final read does not have.
-	for _, e := range lk.order {
-		if _, ok := pos[e]; ok || lost[e] {
+	m := ListMismatch{Key: kc.key, Read: obsRef(all, ob), Reference: obsRef(all, rob), Final: kc.final, Position: at, Got: ob.vals[at]}
+	if ob.micro >= 0 {
+		mi := ob.micro
+		m.MicroOp = &mi
+	}
+	if at < len(rob.vals) {
+		m.Want = rob.vals[at]
+	}
+	res.NotPrefix++
+	res.NotPrefixReads = capped(res.NotPrefixReads, m)
+	// Elements this read saw that the final read no longer has; the read
+	// ended before the final one began, as the final read follows every
+	// append.
+	prev, prevVal := -1, any(nil)
+	for p, e := range ob.elems {
+		q, ok := kc.pos[e]
+		if !ok {
+			if kc.final && !kc.lost[e] && all[ob.op].Complete.Time < all[rob.op].Invoke.Time {
+				kc.lost[e] = true
+				rr := obsRef(all, ob)
+				el := ListElement{Key: kc.key, Element: ob.vals[p], Read: &rr}
+				if aps := kc.lk.appends[e]; len(aps) > 0 {
+					ar := Ref(all[aps[0].op])
+					el.Append = &ar
+				}
+				res.Lost++
+				res.LostElements = capped(res.LostElements, el)
+			}
 			continue
 		}
-		for _, a := range lk.appends[e] {
-			o := &all[a.op]
-			if o.Type() == history.OK && o.Complete.Time < all[rob.op].Invoke.Time {
-				lost[e] = true
+		if prev >= 0 && q < prev {
+			pair := pairKey(rob.elems[q], rob.elems[prev])
+			if !kc.reordered[pair] {
+				kc.reordered[pair] = true
+				res.Reordered++
+				res.Reorders = capped(res.Reorders, ListReorder{Key: kc.key, First: prevVal, Second: ob.vals[p],
+					Read: obsRef(all, ob), Other: obsRef(all, rob), Kind: "reads"})
+			}
+		}
+		prev, prevVal = q, ob.vals[p]
+	}
+}
+
+// lostAcknowledged reports the acknowledged appends the final read does
+// not have (those completed before it began).
+func (kc *keyCheck) lostAcknowledged() {
+	for _, e := range kc.lk.order {
+		if _, ok := kc.pos[e]; ok || kc.lost[e] {
+			continue
+		}
+		for _, a := range kc.lk.appends[e] {
+			o := &kc.all[a.op]
+			if o.Type() == history.OK && o.Complete.Time < kc.all[kc.ref.op].Invoke.Time {
+				kc.lost[e] = true
 				ar := Ref(*o)
-				res.Lost++
-				res.LostElements = capped(res.LostElements, ListElement{Key: key, Element: a.val, Append: &ar})
+				kc.res.Lost++
+				kc.res.LostElements = capped(kc.res.LostElements, ListElement{Key: kc.key, Element: a.val, Append: &ar})
 				break
 			}
 		}
