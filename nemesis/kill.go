@@ -13,27 +13,35 @@ func killKinds() []Kind {
 		Doc:     "kill -9 the target's servers (SIGKILL / docker kill); heal restarts them with their data",
 		Targets: []string{"one", "primary", "replica"},
 		Needs:   needs(topology.AbilityLifecycle),
-		New:     func(Params) (Nemesis, error) { return kill{}, nil },
+		New:     func(Params) (Nemesis, error) { return kill, nil },
 	}}
 }
 
 // kill stops servers at once; whatever their AOF had not yet written to
-// disk (appendfsync everysec or no) is lost on restart.
-type kill struct{}
+// disk (appendfsync everysec or no) is lost on restart. (The kinds that
+// also damage the data files while the node is down are in killdisk.go.)
+var kill = stopStart{name: "kill", stop: topology.Lifecycle.Kill, start: topology.Lifecycle.Restart}
 
-func (kill) Name() string { return "kill" }
+// stopStart is a fault on the target's server processes: stop does it to
+// each node, start undoes it as the heal. kill and pause are the two.
+type stopStart struct {
+	name        string
+	stop, start func(topology.Lifecycle, context.Context, *topology.Cluster, string) error
+}
 
-func (kill) Inject(ctx context.Context, env *Env, target Target) (Fault, error) {
-	lc, err := env.lifecycle("kill")
+func (s stopStart) Name() string { return s.name }
+
+func (s stopStart) Inject(ctx context.Context, env *Env, target Target) (Fault, error) {
+	lc, err := env.lifecycle(s.name)
 	if err != nil {
 		return nil, err
 	}
 	picked, _, _, err := env.pick(ctx, target, false)
 	if err != nil {
-		return nil, fmt.Errorf("kill: %w", err)
+		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
 	nodes := nodesOf(picked)
-	return doOnNodes(ctx, "kill", "kill "+namesOf(nodes), nodes,
-		func(ctx context.Context, n topology.Node) error { return lc.Kill(ctx, env.cluster(), n.Name) },
-		func(ctx context.Context, n topology.Node) error { return lc.Restart(ctx, env.cluster(), n.Name) })
+	return doOnNodes(ctx, s.name, s.name+" "+namesOf(nodes), nodes,
+		func(ctx context.Context, n topology.Node) error { return s.stop(lc, ctx, env.cluster(), n.Name) },
+		func(ctx context.Context, n topology.Node) error { return s.start(lc, ctx, env.cluster(), n.Name) })
 }

@@ -247,12 +247,7 @@ type Params map[string]string
 // WithDefaults returns the params with the kind's defaults filled in, or an
 // error naming a parameter the kind does not know.
 func (k Kind) WithDefaults(p map[string]string) (Params, error) {
-	out := Params{}
-	for key, v := range k.Params {
-		if v != "" {
-			out[key] = v
-		}
-	}
+	out := k.defaults()
 	for key, v := range p {
 		if _, ok := k.Params[key]; !ok {
 			return nil, fmt.Errorf("%s: no parameter %q (it knows %s)", k.Name, key, strings.Join(sortedKeys(k.Params), ", "))
@@ -260,6 +255,17 @@ func (k Kind) WithDefaults(p map[string]string) (Params, error) {
 		out[key] = v
 	}
 	return out, nil
+}
+
+// defaults are the kind's params with their default values.
+func (k Kind) defaults() Params {
+	out := Params{}
+	for key, v := range k.Params {
+		if v != "" {
+			out[key] = v
+		}
+	}
+	return out
 }
 
 // New makes the named nemesis from its params (defaults filled in).

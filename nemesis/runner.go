@@ -105,7 +105,14 @@ func Start(ctx context.Context, env *Env, timeline []Action) *Runner {
 		r.injected[i] = make(chan struct{})
 		r.healing[i] = make(chan struct{}, 1)
 		if k, err := Lookup(a.Do); err == nil {
-			p, _ := k.WithDefaults(a.Params)
+			// HealAll's sweep heals by ability. Params that do not decode
+			// (Resolve refuses them; only a caller that skipped it has
+			// such) make the inject fail and say why; the sweep still
+			// covers what the kind uses with its defaults.
+			p, perr := k.WithDefaults(a.Params)
+			if perr != nil {
+				p = k.defaults()
+			}
 			for _, ab := range k.Abilities(p) {
 				r.uses[ab] = true
 			}
