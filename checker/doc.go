@@ -2,6 +2,9 @@
 // linearizable (porcupine, per key), set, counter, list-append, multikey,
 // slots and stats; Check composes their verdicts into results.json and Load
 // reads a run directory back, so that a stored run can be judged again.
+// Results (results.go) is results.json's one definition, with the records
+// the run writes beside it (nemesis.json, server.json): the run writes them
+// and the report reads them through these types.
 //
 // A verdict is a value (true, false, "unknown") with its evidence, never an
 // error. Soundness comes first: a checker reports an anomaly only when the
