@@ -15,7 +15,7 @@ import (
 )
 
 // The kinds of outcome Classify tells apart. They name errors in
-// RetryPolicy.RetryOn and in Outcome.Kind, and are checker/history's kinds,
+// RetryPolicy.RetryOn and in Class.Kind, and are checker/history's kinds,
 // the classes results.json's statistics count (history.ErrorKind).
 const (
 	KindMoved       = history.KindMoved       // redirect not followed: redirects exhausted
@@ -40,8 +40,10 @@ const (
 // RetryPolicy.RetryOn accepts.
 func Kinds() []string { return history.ErrorKinds() }
 
-// Outcome is what one error says about an op.
-type Outcome struct {
+// Class is the class Classify puts a client result in: what it says about
+// the op (ok, fail or info) and, for an error, its kind. (A run's outcome
+// is another thing: scenarios.Outcome.)
+type Class struct {
 	// Type is OK, Fail (certainly did not take effect) or Info (unknown).
 	Type history.Type
 	// Kind names the error ("" when Type is OK): one of Kinds.
@@ -55,15 +57,15 @@ type Outcome struct {
 // only when the error proves it was not executed, info otherwise.
 //
 // redis.Nil (a missing key) is OK: the reply is a null.
-func Classify(err error, mutates bool) Outcome {
+func Classify(err error, mutates bool) Class {
 	if err == nil || errors.Is(err, redis.Nil) {
-		return Outcome{Type: history.OK}
+		return Class{Type: history.OK}
 	}
 	kind, refused := kindOf(err)
 	if refused || !mutates {
-		return Outcome{Type: history.Fail, Kind: kind}
+		return Class{Type: history.Fail, Kind: kind}
 	}
-	return Outcome{Type: history.Info, Kind: kind}
+	return Class{Type: history.Info, Kind: kind}
 }
 
 // heldError is an attempt the client did not send: the slot map routes it

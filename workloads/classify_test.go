@@ -85,10 +85,10 @@ func TestClassify(t *testing.T) {
 			name = tc.err.Error()
 		}
 		t.Run(name, func(t *testing.T) {
-			if got := Classify(tc.err, true); got != (Outcome{Type: tc.write, Kind: tc.kind}) {
+			if got := Classify(tc.err, true); got != (Class{Type: tc.write, Kind: tc.kind}) {
 				t.Errorf("write: %+v, want %s %q", got, tc.write, tc.kind)
 			}
-			if got := Classify(tc.err, false); got != (Outcome{Type: tc.read, Kind: tc.kind}) {
+			if got := Classify(tc.err, false); got != (Class{Type: tc.read, Kind: tc.kind}) {
 				t.Errorf("read: %+v, want %s %q", got, tc.read, tc.kind)
 			}
 			// The slot map is refreshed after the node did not answer or

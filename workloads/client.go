@@ -336,7 +336,7 @@ func (c *client) attempt(actx context.Context, cl *call, t *tracker) ([]*redis.C
 // to date for key first (prepare), and a retry that could only reach the
 // node that just refused the connection is not made. It is false when the
 // run's context ends meanwhile.
-func (c *client) again(ctx context.Context, attempt int, o Outcome, stale time.Time, key string) bool {
+func (c *client) again(ctx context.Context, attempt int, o Class, stale time.Time, key string) bool {
 	if o.Type == history.OK || attempt >= c.retry.MaxRetries || !c.retryOn[o.Kind] {
 		return false
 	}
@@ -417,7 +417,7 @@ func (c *client) doBatch(ctx context.Context, calls []*call) []result {
 		}
 		_, _ = pipe.Exec(actx) // each command carries its own error
 		var retry []int
-		var o Outcome
+		var o Class
 		for j, i := range pending {
 			replies[i], errs[i] = ocs[j].Cmd, ocs[j].Err()
 			if staleRoute(errs[i]) {

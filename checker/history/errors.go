@@ -2,10 +2,11 @@ package history
 
 import "strings"
 
-// The kinds of error, one name for each: the client's Outcome.Kind and
-// RetryPolicy.RetryOn names, and the classes that results.json's
-// stats.errors counts. The client tells them apart from the error's Go
-// type first; ErrorKind tells them apart from the error's text alone.
+// The kinds of error, one name for each: the client's Class.Kind
+// (workloads.Classify) and RetryPolicy.RetryOn names, and the classes that
+// results.json's stats.errors counts. The client tells them apart from the
+// error's Go type first; ErrorKind tells them apart from the error's text
+// alone.
 const (
 	KindMoved       = "MOVED"       // redirect not followed: redirects exhausted
 	KindAsk         = "ASK"         // likewise, mid-migration
