@@ -76,7 +76,7 @@ var registry = newRegistry(
 	entry{"kv", kvWorkload},
 	entry{"set", setWorkload},
 	entry{"counter", counterWorkload},
-	entry{"list-append", listWorkload},
+	entry{"list-append", listAppendWorkload},
 	entry{"multikey", multikeyWorkload},
 	entry{"pipeline", builder{pipeline: true}},
 )

@@ -6,10 +6,12 @@ import "github.com/redis/go-redis/v9"
 // touch several of them, since they share a slot.
 var listKeys = []string{":a", ":b", ":c"}
 
-// listWorkload is lists, {list-append:<n>}:a, :b and :c: append (RPUSH of a
-// unique int), read (LRANGE 0 -1) and txn (2 to 4 of those on one tag in
-// MULTI/EXEC, value [["append", key, elem] | ["r", key, list]…]).
-var listWorkload = builder{
+// listAppendWorkload is the list-append workload, judged by the checker of
+// the same name (checker/listappend.go): lists {list-append:<n>}:a, :b and
+// :c; append (RPUSH of a unique int), read (LRANGE 0 -1) and txn (2 to 4
+// of those on one tag in MULTI/EXEC, value [["append", key, elem] | ["r",
+// key, list]…]).
+var listAppendWorkload = builder{
 	mix: []fWeight{{"append", 2}, {"read", 1}, {"txn", 1}},
 	generator: func(s Spec, ks *keyspace) generator {
 		return &listGen{mix: mixOf(s), ks: ks}
