@@ -15,7 +15,6 @@ import (
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 // bigRun writes a synthetic run of ops operations over span: a register
@@ -103,13 +102,13 @@ func bigRun(t testing.TB, dir string, ops int, span time.Duration) {
 	}
 	tw := bufio.NewWriter(tf)
 	enc := json.NewEncoder(tw)
-	ranges := []topology.SlotRange{{Start: 0, End: 5460}, {Start: 5461, End: 10922}, {Start: 10923, End: 16383}}
+	ranges := []history.SlotRange{{Start: 0, End: 5460}, {Start: 5461, End: 10922}, {Start: 10923, End: 16383}}
 	for at := int64(0); at < int64(span); at += 250e6 {
-		var s topology.Sample
+		var s history.Sample
 		s.Time = at
-		owners := map[string][]topology.SlotRange{}
+		owners := map[string][]history.SlotRange{}
 		for m := range 3 {
-			owners[fmt.Sprintf("m%d", m)] = []topology.SlotRange{ranges[m]}
+			owners[fmt.Sprintf("m%d", m)] = []history.SlotRange{ranges[m]}
 		}
 		for m := range 3 {
 			master, replica := fmt.Sprintf("127.0.0.1:700%d", m+1), fmt.Sprintf("127.0.0.1:700%d", m+4)
@@ -117,8 +116,8 @@ func bigRun(t testing.TB, dir string, ops int, span time.Duration) {
 				master, replica = replica, master
 			}
 			s.Nodes = append(s.Nodes,
-				topology.SampleNode{Addr: master, ID: fmt.Sprintf("m%d", m), Role: "master", Epoch: int64(m + 1), Slots: []topology.SlotRange{ranges[m]}, Owners: owners, State: "ok"},
-				topology.SampleNode{Addr: replica, ID: fmt.Sprintf("r%d", m), Role: "replica", MasterID: fmt.Sprintf("m%d", m), Epoch: int64(m + 1), Owners: owners, State: "ok", LinkStatus: "up"})
+				history.SampleNode{Addr: master, ID: fmt.Sprintf("m%d", m), Role: "master", Epoch: int64(m + 1), Slots: []history.SlotRange{ranges[m]}, Owners: owners, State: "ok"},
+				history.SampleNode{Addr: replica, ID: fmt.Sprintf("r%d", m), Role: "replica", MasterID: fmt.Sprintf("m%d", m), Epoch: int64(m + 1), Owners: owners, State: "ok", LinkStatus: "up"})
 		}
 		enc.Encode(s)
 	}

@@ -18,7 +18,7 @@
 // the store's index, junit.go junit.xml.
 //
 // results.json is read as checker.Results, its one definition; what ran
-// (backend, image, server) as checker.ServerRecord. It imports checker and
-// checker/history, and topology for the types of topology.jsonl's samples
-// only (topology.Sample, SlotRange); it only receives data.
+// (backend, image, server) as checker.ServerRecord; topology.jsonl's
+// samples as history.Sample. It imports checker and checker/history only;
+// it only receives data.
 package reports

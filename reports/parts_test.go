@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 // The sampler keeps the same ops whatever order they come in: a report is
@@ -116,7 +115,7 @@ func TestTopologyHelpers(t *testing.T) {
 	if want := []string{"127.0.0.9:6379", "127.0.0.9:16379", "127.0.0.10:6379", "a"}; !slices.Equal(addrs, want) {
 		t.Errorf("natural order %v, want %v", addrs, want)
 	}
-	if n := unionLen([]topology.SlotRange{{Start: 0, End: 99}, {Start: 50, End: 149}, {Start: 16000, End: 20000}}); n != 150+384 {
+	if n := unionLen([]history.SlotRange{{Start: 0, End: 99}, {Start: 50, End: 149}, {Start: 16000, End: 20000}}); n != 150+384 {
 		t.Errorf("union %d, want %d", n, 150+384)
 	}
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 //go:embed page.html
@@ -479,7 +478,7 @@ func redisVersions(dir string) string {
 
 // clusterOf tabulates a sample: masters by their first slot, each followed
 // by its replicas, then the nodes that did not answer.
-func clusterOf(s *topology.Sample, title string) *clusterTable {
+func clusterOf(s *history.Sample, title string) *clusterTable {
 	ct := &clusterTable{Title: title}
 	addrOf := map[string]string{}
 	for _, n := range s.Nodes {
@@ -487,14 +486,14 @@ func clusterOf(s *topology.Sample, title string) *clusterTable {
 			addrOf[n.ID] = n.Addr
 		}
 	}
-	nodes := append([]topology.SampleNode(nil), s.Nodes...)
-	firstSlot := func(n topology.SampleNode) int {
+	nodes := append([]history.SampleNode(nil), s.Nodes...)
+	firstSlot := func(n history.SampleNode) int {
 		if len(n.Slots) == 0 {
 			return history.NumSlots
 		}
 		return n.Slots[0].Start
 	}
-	group := func(n topology.SampleNode) (int, string) {
+	group := func(n history.SampleNode) (int, string) {
 		switch {
 		case n.Error != "":
 			return 3, n.Addr
@@ -551,7 +550,7 @@ func clusterOf(s *topology.Sample, title string) *clusterTable {
 		}
 		slots := strings.Join(rs, " ")
 		if len(rs) > 0 {
-			slots = fmt.Sprintf("%s (%d)", cut(slots, 300), topology.CountSlots(n.Slots))
+			slots = fmt.Sprintf("%s (%d)", cut(slots, 300), history.CountSlots(n.Slots))
 		}
 		master := ""
 		if normRole(n.Role) == "replica" {

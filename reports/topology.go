@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis-harness/harness/checker"
 	"github.com/redis-harness/harness/checker/history"
-	"github.com/redis-harness/harness/topology"
 )
 
 // roleSpan is what a node was from T on, until its next span: its role
@@ -52,7 +51,7 @@ const maxCoverage = 1000
 // topoScan is what one pass over topology.jsonl found.
 type topoScan struct {
 	Samples     int
-	First, Last *topology.Sample
+	First, Last *history.Sample
 	// Lanes are every node's role spans, by address; Addrs the addresses
 	// in natural order.
 	Lanes    map[string][]roleSpan
@@ -78,7 +77,7 @@ func scanTopology(dir string, wantSlots map[int]bool) (*topoScan, error) {
 		return nil, fmt.Errorf("read topology: %w", err)
 	}
 	defer f.Close()
-	warning, err := checker.ScanTopology(f, func(s *topology.Sample) error {
+	warning, err := checker.ScanTopology(f, func(s *history.Sample) error {
 		t.add(s, wantSlots)
 		return nil
 	})
@@ -99,7 +98,7 @@ func scanTopology(dir string, wantSlots map[int]bool) (*topoScan, error) {
 	return t, nil
 }
 
-func (t *topoScan) add(s *topology.Sample, wantSlots map[int]bool) {
+func (t *topoScan) add(s *history.Sample, wantSlots map[int]bool) {
 	t.Samples++
 	if t.First == nil {
 		t.First = s
@@ -210,12 +209,12 @@ func nameOf(id string, addrOf map[string]string) string {
 
 // liveSlots is how many slots a node's view gives a master it does not
 // flag failing.
-func liveSlots(n *topology.SampleNode) int {
+func liveSlots(n *history.SampleNode) int {
 	failed := map[string]bool{}
 	for _, id := range n.Failed {
 		failed[id] = true
 	}
-	var rs []topology.SlotRange
+	var rs []history.SlotRange
 	for id, owned := range n.Owners {
 		if !failed[id] {
 			rs = append(rs, owned...)
@@ -224,7 +223,7 @@ func liveSlots(n *topology.SampleNode) int {
 	return unionLen(rs)
 }
 
-func unionLen(rs []topology.SlotRange) int {
+func unionLen(rs []history.SlotRange) int {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Start < rs[j].Start })
 	total, end := 0, -1
 	for _, r := range rs {
@@ -237,7 +236,7 @@ func unionLen(rs []topology.SlotRange) int {
 	return total
 }
 
-func inRanges(slot int, rs []topology.SlotRange) bool {
+func inRanges(slot int, rs []history.SlotRange) bool {
 	for _, r := range rs {
 		if slot >= r.Start && slot <= r.End {
 			return true

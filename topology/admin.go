@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
 // Admin talks to the nodes of one cluster, one plain connection pool per
@@ -102,16 +104,8 @@ type NodeView struct {
 	OpenSlotKeys map[int]SlotKeys `json:"open_slot_keys,omitempty"`
 }
 
-// SlotKeys is what one node holds in one slot.
-type SlotKeys struct {
-	// Count is CLUSTER COUNTKEYSINSLOT's answer.
-	Count int `json:"count"`
-	// Keys are the first MaxSlotKeys of them (CLUSTER GETKEYSINSLOT), so
-	// that a key present on both ends of a migration can be named.
-	Keys []string `json:"keys,omitempty"`
-	// Err is why they could not be read (then Count is 0).
-	Err string `json:"error,omitempty"`
-}
+// SlotKeys is what one node holds in one slot (history.SlotKeys).
+type SlotKeys = history.SlotKeys
 
 // MaxSlotKeys is how many key names SlotKeys keeps, and maxOpenSlotsCounted
 // how many open slots of one node are counted: enough to name what a stopped

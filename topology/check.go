@@ -106,10 +106,10 @@ func (s *Snapshot) Problems(e Expect) []Problem {
 		}
 		if self, ok := v.Self(); ok {
 			for _, slot := range sortedKeys(self.Migrating) {
-				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{slot, slot}}, Detail: fmt.Sprintf("%s has slot %d MIGRATING to %s%s", v.Addr, slot, ownerText(s, self.Migrating[slot]), slotKeysText(v, slot))})
+				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{Start: slot, End: slot}}, Detail: fmt.Sprintf("%s has slot %d MIGRATING to %s%s", v.Addr, slot, ownerText(s, self.Migrating[slot]), slotKeysText(v, slot))})
 			}
 			for _, slot := range sortedKeys(self.Importing) {
-				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{slot, slot}}, Detail: fmt.Sprintf("%s has slot %d IMPORTING from %s%s", v.Addr, slot, ownerText(s, self.Importing[slot]), slotKeysText(v, slot))})
+				add(Problem{Kind: "open-slot", Node: v.Addr, Slots: []SlotRange{{Start: slot, End: slot}}, Detail: fmt.Sprintf("%s has slot %d IMPORTING from %s%s", v.Addr, slot, ownerText(s, self.Importing[slot]), slotKeysText(v, slot))})
 			}
 		}
 	}

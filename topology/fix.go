@@ -328,7 +328,7 @@ func (f *fixer) settle(ctx context.Context, s *Snapshot, slot int, owner NodeInf
 			return err
 		}
 		f.act("assigned slot %d to %s (ADDSLOTS, new config epoch)", slot, nodeText(owner))
-		owner.Slots = append(owner.Slots, SlotRange{slot, slot})
+		owner.Slots = append(owner.Slots, SlotRange{Start: slot, End: slot})
 		owner.Importing = nil
 		claimed = true
 	}

@@ -3,44 +3,17 @@ package topology
 import (
 	"context"
 	"time"
+
+	"github.com/redis-harness/harness/checker/history"
 )
 
-// Sample is one line of topology.jsonl: what every node said at one moment.
-type Sample struct {
-	// Time is ns since the run started, like history times.
-	Time int64 `json:"time"`
-	// Nodes holds one entry per node asked, reachable or not.
-	Nodes []SampleNode `json:"nodes"`
-}
-
-// SampleNode is one node's view in a Sample.
-type SampleNode struct {
-	Addr  string `json:"addr"`
-	Error string `json:"error,omitempty"`
-	// ID and Role ("master", "replica") are the node's own; Slots are the
-	// slots it owns by its own account; MasterID for replicas.
-	ID       string      `json:"id,omitempty"`
-	Role     string      `json:"role,omitempty"`
-	MasterID string      `json:"master_id,omitempty"`
-	Epoch    int64       `json:"config_epoch,omitempty"`
-	State    string      `json:"cluster_state,omitempty"`
-	Slots    []SlotRange `json:"slots,omitempty"`
-	// Owners is the node's whole slot map: node id → ranges it believes
-	// that node owns (so the checker can see where nodes disagree).
-	Owners map[string][]SlotRange `json:"owners,omitempty"`
-	// Migrating and Importing are the node's open slots: slot → other node id.
-	Migrating map[int]string `json:"migrating,omitempty"`
-	Importing map[int]string `json:"importing,omitempty"`
-	// OpenSlotKeys is, for each open slot, the keys the node holds in it
-	// (count and first names), so that keys on both ends of a stopped
-	// migration show; absent in samples written before it existed.
-	OpenSlotKeys map[int]SlotKeys `json:"open_slot_keys,omitempty"`
-	// Replicas is, for a master, the ids of replicas it knows of.
-	Replicas   []string `json:"replicas,omitempty"`
-	LinkStatus string   `json:"link_status,omitempty"` // replicas: master_link_status
-	// Failed lists the node ids this node flags fail or fail?.
-	Failed []string `json:"failed,omitempty"`
-}
+// Sample is one line of topology.jsonl: what every node said at one
+// moment. The run-dir contract's types live in checker/history, which the
+// checkers and reports read them by; these are the same types.
+type (
+	Sample     = history.Sample
+	SampleNode = history.SampleNode
+)
 
 // SampleOf turns a snapshot into a Sample taken at t (ns since the run started).
 func SampleOf(s *Snapshot, t int64) Sample {

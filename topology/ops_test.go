@@ -96,7 +96,7 @@ func TestReshard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Slots != 10 || res.Keys != 50 || len(res.Moved) != 1 || res.Moved[0] != (SlotRange{0, 9}) || res.From != from || res.To != to {
+	if res.Slots != 10 || res.Keys != 50 || len(res.Moved) != 1 || res.Moved[0] != (SlotRange{Start: 0, End: 9}) || res.From != from || res.To != to {
 		t.Errorf("result = %+v, want 10 slots (0-9) and 50 keys from %s to %s", res, Short(from), Short(to))
 	}
 	// 5 keys in batches of 3: two batches, and a third GETKEYSINSLOT that finds none.

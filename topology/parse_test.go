@@ -48,7 +48,7 @@ func TestParseClusterNodesCaptured(t *testing.T) {
 	if masters != 3 || replicas != 3 {
 		t.Errorf("%d masters %d replicas", masters, replicas)
 	}
-	if self.Addr != "127.0.100.1:6379" || self.ConfigEpoch != 1 || len(self.Slots) != 1 || self.Slots[0] != (SlotRange{0, 5460}) {
+	if self.Addr != "127.0.100.1:6379" || self.ConfigEpoch != 1 || len(self.Slots) != 1 || self.Slots[0] != (SlotRange{Start: 0, End: 5460}) {
 		t.Errorf("myself: %+v", self)
 	}
 	if self.Migrating[1] != "c35b885cdedf152bf82d93c60321f1baf99308b6" || len(self.Importing) != 0 {
@@ -74,7 +74,7 @@ func TestParseClusterNodesLines(t *testing.T) {
 	}{
 		{"failed master", "aaa 10.0.0.1:6379@16379 master,fail - 1700000000000 1700000000000 4 disconnected 0-100 200",
 			func(n NodeInfo) bool {
-				return n.Failed(false) && !n.Connected && len(n.Slots) == 2 && n.Slots[1] == (SlotRange{200, 200})
+				return n.Failed(false) && !n.Connected && len(n.Slots) == 2 && n.Slots[1] == (SlotRange{Start: 200, End: 200})
 			}, false},
 		{"pfail replica", "bbb 10.0.0.2:6379@16379 slave,fail? aaa 0 0 4 connected",
 			func(n NodeInfo) bool { return !n.Failed(false) && n.Failed(true) && n.MasterID == "aaa" }, false},

@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -25,37 +24,8 @@ func HashTag(key string) string {
 // KeySlot returns the hash slot of key, as CLUSTER KEYSLOT does (history.KeySlot).
 func KeySlot(key string) int { return history.KeySlot(key) }
 
-// SlotRange is an inclusive range of slots, [Start, End].
-type SlotRange struct {
-	Start int `json:"start"`
-	End   int `json:"end"`
-}
-
-// Len is the number of slots in r.
-func (r SlotRange) Len() int { return r.End - r.Start + 1 }
-
-// String formats r as Redis does: "5" or "0-5460".
-func (r SlotRange) String() string {
-	if r.Start == r.End {
-		return strconv.Itoa(r.Start)
-	}
-	return fmt.Sprintf("%d-%d", r.Start, r.End)
-}
-
-// MarshalJSON writes r as the pair [start, end], the shape of the --json outputs.
-func (r SlotRange) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("[%d,%d]", r.Start, r.End)), nil
-}
-
-// UnmarshalJSON reads the pair [start, end].
-func (r *SlotRange) UnmarshalJSON(b []byte) error {
-	var p []int
-	if err := json.Unmarshal(b, &p); err != nil || len(p) != 2 {
-		return fmt.Errorf("slot range %s: want [start,end]", b)
-	}
-	r.Start, r.End = p[0], p[1]
-	return nil
-}
+// SlotRange is an inclusive range of slots, [Start, End] (history.SlotRange).
+type SlotRange = history.SlotRange
 
 // Ranges compresses a set of slots into sorted, maximal ranges.
 func Ranges(slots []int) []SlotRange {
@@ -87,13 +57,7 @@ func Expand(ranges []SlotRange) []int {
 }
 
 // CountSlots is the number of slots in ranges.
-func CountSlots(ranges []SlotRange) int {
-	n := 0
-	for _, r := range ranges {
-		n += r.Len()
-	}
-	return n
-}
+func CountSlots(ranges []SlotRange) int { return history.CountSlots(ranges) }
 
 // EvenSplit divides all slots among n masters as redis-cli --cluster create
 // does: for 3 masters 0-5460, 5461-10922, 10923-16383.

@@ -54,7 +54,7 @@ func readKeyslots(t *testing.T) map[string]int {
 
 func TestEvenSplit(t *testing.T) {
 	got := EvenSplit(3)
-	want := []SlotRange{{0, 5460}, {5461, 10922}, {10923, 16383}}
+	want := []SlotRange{{Start: 0, End: 5460}, {Start: 5461, End: 10922}, {Start: 10923, End: 16383}}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("EvenSplit(3) = %v, want %v", got, want)
@@ -78,7 +78,7 @@ func TestEvenSplit(t *testing.T) {
 
 func TestRanges(t *testing.T) {
 	got := Ranges([]int{5, 1, 2, 3, 3, 9, 10, 7})
-	want := []SlotRange{{1, 3}, {5, 5}, {7, 7}, {9, 10}}
+	want := []SlotRange{{Start: 1, End: 3}, {Start: 5, End: 5}, {Start: 7, End: 7}, {Start: 9, End: 10}}
 	if len(got) != len(want) {
 		t.Fatalf("Ranges = %v, want %v", got, want)
 	}
@@ -95,11 +95,11 @@ func TestRanges(t *testing.T) {
 		t.Errorf("JSON: %s", b)
 	}
 	var one SlotRange
-	if err := json.Unmarshal([]byte("[\n  1,\n  3\n]"), &one); err != nil || one != (SlotRange{1, 3}) {
+	if err := json.Unmarshal([]byte("[\n  1,\n  3\n]"), &one); err != nil || one != (SlotRange{Start: 1, End: 3}) {
 		t.Errorf("indented JSON: %v %v", one, err)
 	}
 	var back []SlotRange
-	if err := json.Unmarshal(b, &back); err != nil || len(back) != 4 || back[3] != (SlotRange{9, 10}) {
+	if err := json.Unmarshal(b, &back); err != nil || len(back) != 4 || back[3] != (SlotRange{Start: 9, End: 10}) {
 		t.Errorf("JSON round trip: %v %v", back, err)
 	}
 }
@@ -110,9 +110,9 @@ func TestParseSlotRange(t *testing.T) {
 		want SlotRange
 		bad  bool
 	}{
-		{"5", SlotRange{5, 5}, false},
-		{"0-5460", SlotRange{0, 5460}, false},
-		{"16383", SlotRange{16383, 16383}, false},
+		{"5", SlotRange{Start: 5, End: 5}, false},
+		{"0-5460", SlotRange{Start: 0, End: 5460}, false},
+		{"16383", SlotRange{Start: 16383, End: 16383}, false},
 		{"16384", SlotRange{}, true},
 		{"10-5", SlotRange{}, true},
 		{"-1", SlotRange{}, true},
