@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +144,30 @@ func FuzzParseOp(f *testing.F) {
 func normalize(o Op) Op {
 	o.Value = string(appendValue(nil, o.Value))
 	return o
+}
+
+// TestFastIntAgrees: the in-place integer reader gives what JSON's
+// number grammar and strconv give, and leaves every other number alone.
+func TestFastIntAgrees(t *testing.T) {
+	grammar := regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`)
+	for _, s := range []string{"0", "-0", "7", "-7", "1234567890", "999999999999999999", "-999999999999999999",
+		"9999999999999999999", "01", "-", "1.5", "1e3", "2E2", "-0.0", "12,", "12}", "123456789012345678901", "5x"} {
+		p := parser{b: []byte(s)}
+		n, ok := p.fastInt()
+		m := grammar.FindStringSubmatch(s)
+		isInt := m != nil && m[2] == "" && m[3] == ""
+		var want int64
+		var werr error = strconv.ErrSyntax
+		if isInt {
+			want, werr = strconv.ParseInt(m[0], 10, 64)
+		}
+		switch {
+		case ok && (werr != nil || n != want || p.i != len(m[0])):
+			t.Errorf("%q: fast read %d (to byte %d); the grammar says %v", s, n, p.i, m)
+		case !ok && p.i != 0:
+			t.Errorf("%q: declined but moved to byte %d", s, p.i)
+		case !ok && isInt && werr == nil && len(m[0]) <= 18 && (len(s) == len(m[0]) || s[len(m[0])] < '0' || s[len(m[0])] > '9'):
+			t.Errorf("%q: declined a short integer", s)
+		}
+	}
 }

@@ -310,28 +310,8 @@ func (p *parser) lit(s string) bool {
 }
 
 func (p *parser) integer(key string) (int64, error) {
-	// Fast path: an integer of at most 18 digits, read in place.
-	if i, neg := p.i, false; i < len(p.b) {
-		if p.b[i] == '-' {
-			neg, i = true, i+1
-		}
-		start, n := i, int64(0)
-		for i < len(p.b) && p.b[i] >= '0' && p.b[i] <= '9' && i-start < 18 {
-			n = n*10 + int64(p.b[i]-'0')
-			i++
-		}
-		digits := i - start
-		next := byte(',')
-		if i < len(p.b) {
-			next = p.b[i]
-		}
-		if digits > 0 && (digits == 1 || p.b[start] != '0') && next != '.' && next != 'e' && next != 'E' && (next < '0' || next > '9') {
-			p.i = i
-			if neg {
-				n = -n
-			}
-			return n, nil
-		}
+	if n, ok := p.fastInt(); ok {
+		return n, nil
 	}
 	v, err := p.value(0)
 	if err != nil {
@@ -453,8 +433,41 @@ func (p *parser) value(depth int) (any, error) {
 	return nil, p.errorf("want a JSON value")
 }
 
+// fastInt reads an integer of at most 18 digits in place, with no string
+// made of it; anything else (a fraction, an exponent, a longer number, a
+// malformed one) is left for the full grammar, and ok is false.
+func (p *parser) fastInt() (n int64, ok bool) {
+	i, neg := p.i, false
+	if i < len(p.b) && p.b[i] == '-' {
+		neg, i = true, i+1
+	}
+	start := i
+	for i < len(p.b) && p.b[i] >= '0' && p.b[i] <= '9' && i-start < 18 {
+		n = n*10 + int64(p.b[i]-'0')
+		i++
+	}
+	digits := i - start
+	if digits == 0 || digits > 1 && p.b[start] == '0' {
+		return 0, false
+	}
+	if i < len(p.b) {
+		switch c := p.b[i]; {
+		case c == '.' || c == 'e' || c == 'E' || c >= '0' && c <= '9':
+			return 0, false
+		}
+	}
+	p.i = i
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
 // number reads a number by JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func (p *parser) number() (any, error) {
+	if n, ok := p.fastInt(); ok {
+		return n, nil
+	}
 	start := p.i
 	digits := func() int {
 		n := 0
