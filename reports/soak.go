@@ -167,6 +167,34 @@ type Soak struct {
 	Verdict string     `json:"verdict"`
 	Cells   []SoakCell `json:"cells"`
 	Runs    []SoakRun  `json:"runs"`
+	// Plan is what made the run list and its seeds; Shard, when the soak
+	// made one slice of it (soak --shard I/N); Merge, when this summary
+	// was merged from shard stores (soak merge). Older soak.json files
+	// have none of them.
+	Plan  *SoakPlan  `json:"plan,omitempty"`
+	Shard *SoakShard `json:"shard,omitempty"`
+	Merge *SoakMerge `json:"merge,omitempty"`
+}
+
+// SoakPlan is what makes a soak's run list and its seeds. Shard stores
+// merge only when their plans (and settings) are equal.
+type SoakPlan struct {
+	Scenarios []string `json:"scenarios"`
+	Images    []string `json:"images,omitempty"`
+	Servers   []string `json:"servers,omitempty"`
+	// Count is the runs per scenario × image × server (0: Duration bounds).
+	Count    int    `json:"count,omitempty"`
+	Duration string `json:"duration,omitempty"`
+	// SeedBase gives each position of the run list its seed (0: each run
+	// picked its own).
+	SeedBase int64 `json:"seed_base,omitempty"`
+}
+
+// SoakShard says which slice of the run list a soak made: the positions
+// p (0-based) with p mod Of = Index-1.
+type SoakShard struct {
+	Index int `json:"index"`
+	Of    int `json:"of"`
 }
 
 // SoakCode is the soak's exit code from its runs: 1 when any run found an
@@ -219,6 +247,7 @@ func (s *Soak) Summarize() {
 	if len(s.Runs) == 0 {
 		s.Verdict = "no runs yet"
 	}
+	s.Merge.judge(s)
 }
 
 // countCells groups the runs into cells (scenario × image × server, in the
@@ -568,8 +597,15 @@ th { background: #f6f7f9; }
 <body>
 <main>
 <h1>Soak <span class="badge {{.Class}}">exit {{.Code}}: {{.Verdict}}</span></h1>
-<p class="muted">Started {{when .Started}}, updated {{when .Updated}}{{if .Finished}}, finished{{else}}, still running{{end}}{{if .Stopped}} ({{.Stopped}}){{end}}. {{len .Runs}} runs. RSS {{.RSSStartKB}} kB at start, {{.RSSEndKB}} kB now, {{.RSSMaxKB}} kB at most after a run; live heap {{.HeapFirstKB}} kB after the first run, {{.HeapLastKB}} kB after the latest. Between runs (teardown + next cluster healthy): {{secs .OverheadMeanS}} mean, {{secs .OverheadMaxS}} at most. <a href="index.html">All runs</a>.</p>
+<p class="muted">Started {{when .Started}}, updated {{when .Updated}}{{if .Finished}}, finished{{else}}, still running{{end}}{{if .Stopped}} ({{.Stopped}}){{end}}. {{len .Runs}} runs. RSS {{.RSSStartKB}} kB at start, {{.RSSEndKB}} kB now, {{.RSSMaxKB}} kB at most after a run; live heap {{.HeapFirstKB}} kB after the first run, {{.HeapLastKB}} kB after the latest. Between runs (teardown + next cluster healthy): {{secs .OverheadMeanS}} mean, {{secs .OverheadMaxS}} at most.{{if not .Merge}} <a href="index.html">All runs</a>.{{end}}</p>
 <p class="muted">{{range $k, $v := .Args}}<code>{{$k}}={{$v}}</code> {{end}}</p>
+{{with .Shard}}<p class="muted">Shard {{.Index}} of {{.Of}}: the runs at positions {{.Index}}, {{.Index}}+{{.Of}}, {{.Index}}+2×{{.Of}}… of the soak's run list (numbered as the unsharded soak numbers them). <code>harness soak merge</code> joins the shards' stores into one summary.</p>{{end}}
+{{with .Merge}}<h2>Shards</h2>
+<p class="muted">Merged from {{len .Shards}} of {{.Of}} shards (RSS figures above: the largest of the shards').</p>
+<table><tr><th>shard</th><th>store</th><th>runs</th><th>exit</th><th>finished</th><th>stopped</th></tr>
+{{range .Shards}}<tr><td>{{.Index}}/{{$.Merge.Of}}</td><td><a href="{{.Store}}/soak.html">{{.Store}}</a></td><td>{{.Runs}}</td><td>{{.Code}}</td><td>{{.Finished}}</td><td>{{.Stopped}}</td></tr>
+{{end}}{{range .Missing}}<tr><td>{{.}}/{{$.Merge.Of}}</td><td class="bad" colspan="5">missing: no store of this shard was given</td></tr>
+{{end}}</table>{{end}}
 
 <h2>Triage</h2>
 <h3>Redis lost data or broke a guarantee (anomalies)</h3>

@@ -28,7 +28,7 @@ type RunFunc func(ctx context.Context, s *Scenario, o Options) (*Outcome, error)
 // many runs or how long, and the options every run gets.
 type SoakOptions struct {
 	// Scenarios are run round-robin; each run gets a fresh copy (and, with
-	// no fixed seed, a fresh seed).
+	// no fixed seed, a fresh seed, or its position's seed under SeedBase).
 	Scenarios []*Scenario
 	// Images, when given, set each run's cluster image: the soak goes
 	// round-robin over scenario × image. Empty: the scenario's own image.
@@ -71,6 +71,14 @@ type SoakOptions struct {
 	// awaited before the final summary. A run abandoned past Grace is left
 	// alone: it may still be writing.
 	GzipHistory bool
+	// Shard, when set, makes only this shard's positions of the run list
+	// (see Shard); the zero value makes them all.
+	Shard Shard
+	// SeedBase, when not 0, gives the run at position p of the run list
+	// the seed RunSeed(SeedBase, p) unless its scenario fixes one: the
+	// same runs with the same seeds however the list is sharded. 0: each
+	// run picks its own seed.
+	SeedBase int64
 }
 
 // Soak runs the scenarios round-robin until Count runs of each scenario ×
@@ -124,6 +132,9 @@ func (o SoakOptions) withDefaults() (SoakOptions, error) {
 	if len(o.Scenarios) == 0 {
 		return o, &HarnessError{Err: errors.New("soak: no scenarios")}
 	}
+	if err := o.Shard.validate(); err != nil {
+		return o, &HarnessError{Err: fmt.Errorf("soak: %w", err)}
+	}
 	if o.Count <= 0 && o.Duration <= 0 {
 		o.Count = 1
 	}
@@ -150,14 +161,18 @@ type soaker struct {
 	overhead     time.Duration
 	prevTeardown time.Time
 	gz           *gzipQueue
-	// n counts the runs, harnessRow the harness errors in a row.
+	// n is the latest run's position in the run list (1-based), harnessRow
+	// the harness errors in a row.
 	n, harnessRow int
 }
 
 func newSoaker(o SoakOptions) *soaker {
 	start := time.Now()
 	sk := &soaker{o: o, gz: &gzipQueue{progress: o.Progress},
-		sum: &reports.Soak{Started: start.UTC(), Args: o.Args, RSSStartKB: RSSKB(), Runs: []reports.SoakRun{}}}
+		sum: &reports.Soak{Started: start.UTC(), Args: o.Args, RSSStartKB: RSSKB(), Runs: []reports.SoakRun{}, Plan: o.plan()}}
+	if o.Shard.N > 0 {
+		sk.sum.Shard = &reports.SoakShard{Index: o.Shard.I, Of: o.Shard.N}
+	}
 	if o.Duration > 0 {
 		sk.deadline = start.Add(o.Duration)
 	}
@@ -173,13 +188,41 @@ func (sk *soaker) write() error {
 	return nil
 }
 
+// plan is what makes the soak's run list and seeds (reports.SoakPlan).
+func (o SoakOptions) plan() *reports.SoakPlan {
+	p := &reports.SoakPlan{Count: o.Count, SeedBase: o.SeedBase}
+	for _, s := range o.Scenarios {
+		p.Scenarios = append(p.Scenarios, s.Name)
+	}
+	for _, img := range o.Images {
+		if img != "" {
+			p.Images = append(p.Images, img)
+		}
+	}
+	for _, srv := range o.Servers {
+		if srv != "" {
+			p.Servers = append(p.Servers, srv)
+		}
+	}
+	if o.Duration > 0 {
+		p.Duration = o.Duration.String()
+	}
+	return p
+}
+
 // rounds runs every scenario on every cell, round after round, and says
-// why it stopped.
+// why it stopped. Position p counts the unsharded run list; runs of
+// other shards are passed over.
 func (sk *soaker) rounds(ctx context.Context) (stopped string, err error) {
 	o := sk.o
+	p := 0
 	for round := 0; o.Count <= 0 || round < o.Count; round++ {
 		for _, base := range o.Scenarios {
 			for _, cell := range soakCells(o.Images, o.Servers) {
+				p++
+				if !o.Shard.Has(p - 1) {
+					continue
+				}
 				if ctx.Err() != nil {
 					return "interrupted", nil
 				}
@@ -191,10 +234,13 @@ func (sk *soaker) rounds(ctx context.Context) (stopped string, err error) {
 				if srv != "" {
 					s.Cluster.Server = srv
 				}
+				if s.Seed == 0 && o.SeedBase != 0 {
+					s.Seed = RunSeed(o.SeedBase, p-1)
+				}
 				if !sk.deadline.IsZero() && time.Until(sk.deadline) < timeLimit(&s)+sk.overhead {
 					return fmt.Sprintf("--duration %s reached", o.Duration), nil
 				}
-				if stopped, err := sk.one(ctx, &s, img, srv); stopped != "" || err != nil {
+				if stopped, err := sk.one(ctx, &s, img, srv, p); stopped != "" || err != nil {
 					return stopped, err
 				}
 			}
@@ -203,11 +249,12 @@ func (sk *soaker) rounds(ctx context.Context) (stopped string, err error) {
 	return fmt.Sprintf("--count %d done", o.Count), nil
 }
 
-// one makes one run, adds it to the summary and rewrites it, and says
-// whether the soak stops there (and why).
-func (sk *soaker) one(ctx context.Context, s *Scenario, img, srv string) (stopped string, err error) {
+// one makes run n (its 1-based position in the unsharded run list), adds
+// it to the summary and rewrites it, and says whether the soak stops
+// there (and why).
+func (sk *soaker) one(ctx context.Context, s *Scenario, img, srv string, n int) (stopped string, err error) {
 	o := sk.o
-	sk.n++
+	sk.n = n
 	r, timing, returned := soakOne(ctx, o, s, img, sk.n, sk.deadline)
 	r.Server = srv
 	measureBetween(&r, timing, sk.prevTeardown)

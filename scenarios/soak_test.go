@@ -73,6 +73,7 @@ func (f *fakeRuns) run(ctx context.Context, s *Scenario, o Options) (*Outcome, e
 		Checkers: map[string]checker.Result{"set": fakeVerdict(setV), "stats": fakeVerdict(checker.True)},
 		Stats:    &checker.StatsResult{OpsPerSec: float64(100 * n)}}
 	os.WriteFile(filepath.Join(dir, reports.ResultsFile), []byte(fmt.Sprintf(`{"valid":true,"nemesis":{"recovery_s":%d}}`, n)), 0o644)
+	os.WriteFile(filepath.Join(dir, reports.IndexFile), []byte("<!DOCTYPE html><title>run</title>"), 0o644) // the link target soak.html names
 	out := &Outcome{Dir: dir, Report: rep, Timing: fakeTiming(n), Scenario: s}
 	out.Expected, out.Code = expectation(rep, s.Expect)
 	return out, nil

@@ -32,9 +32,15 @@ func soakCommand() *cli.Command {
 			"Exit: 0 every run met its expectation; 1 some run's verdict contradicted its expectation\n" +
 			"(an unexpected anomaly, or an expected one not found) — 1 wins over 3, because what Redis\n" +
 			"did matters more than a flaky environment; else 3 some run failed for harness reasons\n" +
-			"(cluster never healthy, backend error, run over its bound); else 2 some run was unknown.",
+			"(cluster never healthy, backend error, run over its bound); else 2 some run was unknown.\n" +
+			"--shard I/N makes only shard I of N of the run list (positions i with i mod N = I-1 of the\n" +
+			"unsharded list, numbered as it numbers them, for --count and --duration alike); with the same\n" +
+			"--seed-base each run gets the seed the unsharded soak gives it. `harness soak merge` joins the\n" +
+			"shards' stores into one summary.",
 		UsageText: "harness soak [--scenarios a,b,…|--all] [--duration 8h | --count N] [--images img1,img2]\n" +
-			"   [--servers redis-7.0.15,valkey-8.1.1] [--backend auto|docker|local] [--fail-fast] [--gzip-history] [--store DIR] [every run flag: --time-limit, --nemesis…]",
+			"   [--servers redis-7.0.15,valkey-8.1.1] [--backend auto|docker|local] [--fail-fast] [--gzip-history] [--store DIR]\n" +
+			"   [--seed-base N [--shard I/N]] [every run flag: --time-limit, --nemesis…]\n" +
+			"harness soak merge [--out DIR] STORE…",
 		Flags: append(scenarioFlags(),
 			&cli.StringSliceFlag{Name: "scenarios", Usage: "scenarios (names or files) to run round-robin (default: smoke)"},
 			&cli.BoolFlag{Name: "all", Usage: "every embedded scenario"},
@@ -45,8 +51,11 @@ func soakCommand() *cli.Command {
 			&cli.BoolFlag{Name: "fail-fast", Usage: "stop after the first run that did not meet its expectation"},
 			&cli.DurationFlag{Name: "margin", Usage: "bound of each run beyond its time limit (default: 2× health timeout + check timeout + 1m)"},
 			&cli.BoolFlag{Name: "gzip-history", Usage: "compress each judged run's history.jsonl into history.jsonl.gz (about a sixth of its size) during the next run", EnvVars: []string{"HARNESS_GZIP_HISTORY"}},
+			&cli.Int64Flag{Name: "seed-base", Usage: "derive each run's seed from this and its place in the run list (default: each run picks its own)"},
+			&cli.StringFlag{Name: "shard", Usage: "I/N: make only shard I of N of the run list (needs --seed-base or --seed, the same on every shard)"},
 		),
-		Action: soakAction,
+		Subcommands: []*cli.Command{soakMergeCommand()},
+		Action:      soakAction,
 	}
 }
 
@@ -86,6 +95,10 @@ func soakOptions(c *cli.Context) (scenarios.SoakOptions, []string, error) {
 	if c.IsSet("margin") && c.Duration("margin") <= 0 {
 		return scenarios.SoakOptions{}, nil, usageErr("--margin %s: want a positive duration, e.g. 3m", c.Duration("margin"))
 	}
+	shard, seedBase, err := soakShard(c)
+	if err != nil {
+		return scenarios.SoakOptions{}, nil, err
+	}
 	images := splitList(c.StringSlice("images"))
 	servers := splitList(c.StringSlice("servers"))
 	if len(servers) > 0 && (len(images) > 0 || c.String("server") != "") {
@@ -114,9 +127,33 @@ func soakOptions(c *cli.Context) (scenarios.SoakOptions, []string, error) {
 	return scenarios.SoakOptions{
 		Scenarios: list, Images: images, Servers: servers, Count: c.Int("count"), Duration: c.Duration("duration"),
 		FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
+		Shard: shard, SeedBase: seedBase,
 		Run:      scenarios.Options{Backend: backend, Store: c.String("store"), Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
 		Progress: c.App.Writer,
 	}, names, nil
+}
+
+// soakShard reads --shard and --seed-base: a shard needs seeds that do
+// not depend on the machine, so that they are the unsharded soak's.
+func soakShard(c *cli.Context) (scenarios.Shard, int64, error) {
+	base := c.Int64("seed-base")
+	if c.IsSet("seed-base") && base == 0 {
+		return scenarios.Shard{}, 0, usageErr("--seed-base 0: want a number other than 0 (0 means each run picks its seed)")
+	}
+	if base != 0 && c.IsSet("seed") {
+		return scenarios.Shard{}, 0, usageErr("soak: --seed-base or --seed, not both (--seed gives every run the same seed)")
+	}
+	if !c.IsSet("shard") {
+		return scenarios.Shard{}, base, nil
+	}
+	sh, err := scenarios.ParseShard(c.String("shard"))
+	if err != nil {
+		return scenarios.Shard{}, 0, usageErr("%w", err)
+	}
+	if base == 0 && !c.IsSet("seed") {
+		return scenarios.Shard{}, 0, usageErr("--shard %s needs --seed-base N (the same on every shard), so that each run's seed is the one the unsharded soak gives it", sh)
+	}
+	return sh, base, nil
 }
 
 // soakNames are the scenarios --scenarios or --all name (default: smoke).
