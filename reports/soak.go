@@ -188,6 +188,10 @@ type SoakPlan struct {
 	// SeedBase gives each position of the run list its seed (0: each run
 	// picked its own).
 	SeedBase int64 `json:"seed_base,omitempty"`
+	// Settings are the other settings that shape each run (time limit,
+	// nemesis, backend…), as the CLI names them; not where the runs are
+	// stored or how the soak reports.
+	Settings map[string]string `json:"settings,omitempty"`
 }
 
 // SoakShard says which slice of the run list a soak made: the positions

@@ -75,9 +75,6 @@ func ReadSoak(store string) (*Soak, error) {
 	return &s, nil
 }
 
-// mergeIgnoredArgs are the settings shards of one soak may differ in.
-var mergeIgnoredArgs = []string{"shard", "store"}
-
 // MergeSoaks merges the summaries of the shard stores stores (each made by
 // soak --shard I/N of one soak) into one soak.json, soak.html and
 // soak-junit.xml in out, and returns it. The runs keep their dirs in the
@@ -195,7 +192,7 @@ func readShards(absOut string, stores []string) ([]shardStore, error) {
 }
 
 // sameSoak says how the shards a (in store sa) and b (in sb) are not of
-// one soak: the number of shards, the plan, or a setting.
+// one soak: the number of shards or the plan (its settings included).
 func sameSoak(sa string, a *Soak, sb string, b *Soak) error {
 	differ := func(what string, x, y any) error {
 		return fmt.Errorf("soak merge: %s and %s are not shards of one soak: %s %v ≠ %v", sa, sb, what, x, y)
@@ -221,10 +218,9 @@ func sameSoak(sa string, a *Soak, sb string, b *Soak) error {
 			return differ(f.what, f.x, f.y)
 		}
 	}
-	xa, xb := mergeArgs(a.Args), mergeArgs(b.Args)
-	for _, k := range slices.Sorted(maps.Keys(joinMaps(xa, xb))) {
-		if xa[k] != xb[k] {
-			return differ("--"+k, quoteArg(xa, k), quoteArg(xb, k))
+	for _, k := range slices.Sorted(maps.Keys(joinMaps(pa.Settings, pb.Settings))) {
+		if pa.Settings[k] != pb.Settings[k] {
+			return differ("--"+k, quoteArg(pa.Settings, k), quoteArg(pb.Settings, k))
 		}
 	}
 	return nil
@@ -247,13 +243,11 @@ func joinMaps(a, b map[string]string) map[string]string {
 	return out
 }
 
-// mergeArgs are args without the settings shards may differ in.
+// mergeArgs are a shard's args for the merged summary: without its own
+// --shard and --store.
 func mergeArgs(args map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range args {
-		if !slices.Contains(mergeIgnoredArgs, k) {
-			out[k] = v
-		}
-	}
+	out := maps.Clone(args)
+	delete(out, "shard")
+	delete(out, "store")
 	return out
 }

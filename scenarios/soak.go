@@ -79,6 +79,10 @@ type SoakOptions struct {
 	// same runs with the same seeds however the list is sharded. 0: each
 	// run picks its own seed.
 	SeedBase int64
+	// Settings are the settings that shape each run beyond the scenarios
+	// (time limit, nemesis, backend…, as the CLI names them): recorded in
+	// soak.json's plan, so that only shards of one soak merge.
+	Settings map[string]string
 }
 
 // Soak runs the scenarios round-robin until Count runs of each scenario ×
@@ -190,7 +194,7 @@ func (sk *soaker) write() error {
 
 // plan is what makes the soak's run list and seeds (reports.SoakPlan).
 func (o SoakOptions) plan() *reports.SoakPlan {
-	p := &reports.SoakPlan{Count: o.Count, SeedBase: o.SeedBase}
+	p := &reports.SoakPlan{Count: o.Count, SeedBase: o.SeedBase, Settings: o.Settings}
 	for _, s := range o.Scenarios {
 		p.Scenarios = append(p.Scenarios, s.Name)
 	}

@@ -250,7 +250,7 @@ func TestSoakMergeRefuses(t *testing.T) {
 	otherScen := store("other-scenarios", Shard{2, 2}, 1, func(o *SoakOptions) { o.Scenarios = o.Scenarios[:1] })
 	otherServers := store("other-servers", Shard{2, 2}, 1, func(o *SoakOptions) { o.Images, o.Servers = nil, []string{"redis-7.0.15"} })
 	otherN := store("other-n", Shard{2, 3}, 1, nil)
-	otherArgs := store("other-args", Shard{2, 2}, 1, func(o *SoakOptions) { o.Args["time-limit"] = "9s" })
+	otherArgs := store("other-args", Shard{2, 2}, 1, func(o *SoakOptions) { o.Settings = map[string]string{"time-limit": "9s"} })
 	again := store("again", Shard{1, 2}, 1, nil)
 	whole := store("whole", Shard{}, 1, nil)
 	for _, tc := range []struct {

@@ -123,14 +123,34 @@ func soakOptions(c *cli.Context) (scenarios.SoakOptions, []string, error) {
 			args[f] = flagValue(c, f)
 		}
 	}
+	settings := map[string]string{}
+	for _, f := range runShapingFlags() {
+		if c.IsSet(f) {
+			settings[f] = flagValue(c, f)
+		}
+	}
 	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
 	return scenarios.SoakOptions{
 		Scenarios: list, Images: images, Servers: servers, Count: c.Int("count"), Duration: c.Duration("duration"),
 		FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
-		Shard: shard, SeedBase: seedBase,
+		Shard: shard, SeedBase: seedBase, Settings: settings,
 		Run:      scenarios.Options{Backend: backend, Store: c.String("store"), Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
 		Progress: c.App.Writer,
 	}, names, nil
+}
+
+// runShapingFlags are the soak's flags that shape each run, beyond those
+// of its plan (scenarios, images, servers, count, duration, seed base):
+// the run flags but --store, and --margin. Shards of one soak agree on
+// them; where a shard stores its runs, or whether it gzips them, may differ.
+func runShapingFlags() []string {
+	out := []string{"margin"}
+	for _, f := range scenarioFlags() {
+		if name := f.Names()[0]; name != "store" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // soakShard reads --shard and --seed-base: a shard needs seeds that do

@@ -20,9 +20,9 @@ func soakMergeCommand() *cli.Command {
 			"(default ./" + soakMergeDefaultOut + ", created if needed). The runs stay in the shard stores: each run's\n" +
 			"link is a path relative to --out, so keep --out and the stores where they are relative to each other\n" +
 			"(e.g. side by side in one directory, and upload that directory whole). It refuses a store that is\n" +
-			"not a shard, shards of different soaks (scenarios, images, servers, count, duration, seed base or\n" +
-			"any other setting but --store), a shard given twice, and an --out that is a shard store or holds a\n" +
-			"soak's own summary. Shards not given are named in the summary.\n" +
+			"not a shard, shards of different soaks (scenarios, images, servers, count, duration, seed base, or\n" +
+			"a flag that shapes each run: --time-limit, --nemesis, --backend…), a shard given twice, and an\n" +
+			"--out that is a shard store or holds a soak's own summary. Shards not given are named in the summary.\n" +
 			"Exit: soak's rules over all merged runs (1 anomalies, else 3 harness errors, else 2 unknown, else 0);\n" +
 			"a missing shard counts as a harness failure: 3 unless some run says 1. Refusals exit 3.",
 		UsageText: "harness soak merge [--out DIR] STORE…",

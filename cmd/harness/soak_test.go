@@ -49,6 +49,12 @@ func TestSoakBadInput(t *testing.T) {
 		{[]string{"soak", "--time-limit", "-1s"}, "--time-limit"},
 		{[]string{"soak", "--workload", "bogus"}, "--workload \"bogus\""},
 		{[]string{"soak", "smoke"}, "--scenarios"},
+		{[]string{"soak", "--shard", "3/2", "--seed-base", "1"}, "--shard 3/2: the shard number goes from 1 to 2"},
+		{[]string{"soak", "--shard", "0/4", "--seed-base", "1"}, "--shard 0/4: the shard number goes from 1 to 4"},
+		{[]string{"soak", "--shard", "x", "--seed-base", "1"}, `--shard "x": want I/N`},
+		{[]string{"soak", "--shard", "1/2"}, "--shard 1/2 needs --seed-base"},
+		{[]string{"soak", "--seed-base", "0"}, "--seed-base 0"},
+		{[]string{"soak", "--seed-base", "3", "--seed", "4"}, "--seed-base or --seed, not both"},
 	} {
 		code, _, stderr := soakHarness(t, state, append(tc.args, "--store", t.TempDir())...)
 		if code != exitHarness || !strings.Contains(stderr, tc.want) {
