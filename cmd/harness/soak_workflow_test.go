@@ -22,7 +22,7 @@ type workflow struct {
 		If       string            `yaml:"if"`
 		Env      map[string]string `yaml:"env"`
 		Strategy struct {
-			FailFast *bool           `yaml:"fail-fast"`
+			FailFast *bool            `yaml:"fail-fast"`
 			Matrix   map[string][]int `yaml:"matrix"`
 		} `yaml:"strategy"`
 		Steps []struct {
