@@ -283,12 +283,16 @@ func TestSoakMergeRefuses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "m1")); !os.IsNotExist(err) {
 		t.Errorf("a refused merge made its out: %v", err)
 	}
-	// A merge into an out of an earlier merge replaces it.
+	// A merge into an out of an earlier merge replaces it; a merge is no
+	// shard to merge again.
 	out := filepath.Join(dir, "merged")
 	for range 2 {
 		if _, err := reports.MergeSoaks(out, []string{one, two}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := reports.MergeSoaks(filepath.Join(dir, "again-merged"), []string{out}); err == nil || !strings.Contains(err.Error(), "is a merged summary") {
+		t.Errorf("a merge of a merge: %v", err)
 	}
 }
 
