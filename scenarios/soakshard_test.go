@@ -20,9 +20,9 @@ func TestParseShard(t *testing.T) {
 		want Shard
 		err  string
 	}{
-		{"1/1", Shard{1, 1}, ""},
-		{"2/4", Shard{2, 4}, ""},
-		{" 4/4 ", Shard{4, 4}, ""},
+		{"1/1", Shard{I: 1, N: 1}, ""},
+		{"2/4", Shard{I: 2, N: 4}, ""},
+		{" 4/4 ", Shard{I: 4, N: 4}, ""},
 		{"3/2", Shard{}, "goes from 1 to 2"},
 		{"0/4", Shard{}, "goes from 1 to 4"},
 		{"-1/4", Shard{}, "goes from 1 to 4"},
@@ -71,27 +71,25 @@ type shardRun struct {
 func shardRuns(s *reports.Soak) []shardRun {
 	var out []shardRun
 	for _, r := range s.Runs {
-		out = append(out, shardRun{r.N, r.Scenario, r.Image, r.Seed, r.Status, r.Code})
+		out = append(out, shardRun{N: r.N, Scenario: r.Scenario, Img: r.Image, Seed: r.Seed, Status: r.Status, Code: r.Code})
 	}
 	return out
 }
 
-// seedKinds makes a run's outcome depend on its seed only, as a real
+// seedKind makes a run's outcome depend on its seed only, as a real
 // run's does: the same seed, the same verdict on any shard.
-func seedKinds(int, *Scenario) func(n int, s *Scenario) string {
-	return func(_ int, s *Scenario) string {
-		if s.Seed%5 == 0 {
-			return "anomaly"
-		}
-		return "valid"
+func seedKind(_ int, s *Scenario) string {
+	if s.Seed%5 == 0 {
+		return "anomaly"
 	}
+	return "valid"
 }
 
 // shardSoak runs shard sh of the test soak (sh zero: unsharded) into a
 // fresh store.
 func shardSoak(t *testing.T, store string, sh Shard, base int64, mod func(*SoakOptions)) *reports.Soak {
 	t.Helper()
-	f := &fakeRuns{kind: seedKinds(0, nil)}
+	f := &fakeRuns{kind: seedKind}
 	o := SoakOptions{
 		Scenarios: []*Scenario{scen("a", nil), scen("b", nil)}, Images: []string{"i1", "i2"},
 		Count: 3, Run: Options{Store: store}, RunFunc: f.run, Shard: sh, SeedBase: base,
@@ -130,7 +128,7 @@ func TestSoakShardsUnionIsTheSoak(t *testing.T) {
 			seen := map[int]int{}
 			for i := 1; i <= n; i++ {
 				store := filepath.Join(dir, fmt.Sprint("shard-", i))
-				sum := shardSoak(t, store, Shard{i, n}, base, nil)
+				sum := shardSoak(t, store, Shard{I: i, N: n}, base, nil)
 				if sum.Shard == nil || *sum.Shard != (reports.SoakShard{Index: i, Of: n}) || sum.Plan == nil || sum.Plan.SeedBase != base {
 					t.Errorf("shard %d/%d records shard %+v, plan %+v", i, n, sum.Shard, sum.Plan)
 				}
@@ -207,7 +205,7 @@ func checkSoakLinks(t *testing.T, out string, s *reports.Soak) {
 func TestSoakShardDuration(t *testing.T) {
 	const base = 7
 	for i := 1; i <= 3; i++ {
-		sum := shardSoak(t, t.TempDir(), Shard{i, 3}, base, func(o *SoakOptions) {
+		sum := shardSoak(t, t.TempDir(), Shard{I: i, N: 3}, base, func(o *SoakOptions) {
 			o.Count, o.Duration = 0, 300*time.Millisecond
 		})
 		if len(sum.Runs) < 2 || !strings.Contains(sum.Stopped, "--duration") {
@@ -244,14 +242,14 @@ func TestSoakMergeRefuses(t *testing.T) {
 		shardSoak(t, s, sh, base, mod)
 		return s
 	}
-	one := store("one", Shard{1, 2}, 1, nil)
-	two := store("two", Shard{2, 2}, 1, nil)
-	otherBase := store("other-base", Shard{2, 2}, 2, nil)
-	otherScen := store("other-scenarios", Shard{2, 2}, 1, func(o *SoakOptions) { o.Scenarios = o.Scenarios[:1] })
-	otherServers := store("other-servers", Shard{2, 2}, 1, func(o *SoakOptions) { o.Images, o.Servers = nil, []string{"redis-7.0.15"} })
-	otherN := store("other-n", Shard{2, 3}, 1, nil)
-	otherArgs := store("other-args", Shard{2, 2}, 1, func(o *SoakOptions) { o.Settings = map[string]string{"time-limit": "9s"} })
-	again := store("again", Shard{1, 2}, 1, nil)
+	one := store("one", Shard{I: 1, N: 2}, 1, nil)
+	two := store("two", Shard{I: 2, N: 2}, 1, nil)
+	otherBase := store("other-base", Shard{I: 2, N: 2}, 2, nil)
+	otherScen := store("other-scenarios", Shard{I: 2, N: 2}, 1, func(o *SoakOptions) { o.Scenarios = o.Scenarios[:1] })
+	otherServers := store("other-servers", Shard{I: 2, N: 2}, 1, func(o *SoakOptions) { o.Images, o.Servers = nil, []string{"redis-7.0.15"} })
+	otherN := store("other-n", Shard{I: 2, N: 3}, 1, nil)
+	otherArgs := store("other-args", Shard{I: 2, N: 2}, 1, func(o *SoakOptions) { o.Settings = map[string]string{"time-limit": "9s"} })
+	again := store("again", Shard{I: 1, N: 2}, 1, nil)
 	whole := store("whole", Shard{}, 1, nil)
 	for _, tc := range []struct {
 		out    string
@@ -303,7 +301,7 @@ func TestSoakMergeMissingShard(t *testing.T) {
 	var stores []string
 	for i := 1; i <= 4; i++ {
 		s := filepath.Join(dir, fmt.Sprint(i))
-		shardSoak(t, s, Shard{i, 4}, 3, func(o *SoakOptions) {
+		shardSoak(t, s, Shard{I: i, N: 4}, 3, func(o *SoakOptions) {
 			o.RunFunc = (&fakeRuns{kind: func(int, *Scenario) string { return "valid" }}).run
 		})
 		stores = append(stores, s)
@@ -326,7 +324,7 @@ func TestSoakMergeMissingShard(t *testing.T) {
 	checkSoakLinks(t, filepath.Join(dir, "part"), part)
 
 	bad := filepath.Join(dir, "bad-1")
-	shardSoak(t, bad, Shard{1, 4}, 3, func(o *SoakOptions) {
+	shardSoak(t, bad, Shard{I: 1, N: 4}, 3, func(o *SoakOptions) {
 		o.RunFunc = (&fakeRuns{kind: func(n int, _ *Scenario) string { return map[bool]string{true: "anomaly", false: "valid"}[n == 2] }}).run
 	})
 	withAnomaly, err := reports.MergeSoaks(filepath.Join(dir, "anomaly"), []string{bad, stores[1]})
