@@ -86,7 +86,7 @@ func provision(ctx context.Context, s *Scenario, o Options, dir string, say func
 	if err != nil {
 		return nil, &HarnessError{Err: err}
 	}
-	b, why, err := backends.Select(ctx, s.Backend, store)
+	b, why, err := backends.SelectWith(ctx, s.Backend, store, backends.Options{Hosts: o.Hosts})
 	if err != nil {
 		return nil, &HarnessError{Err: err}
 	}

@@ -23,6 +23,8 @@ import (
 type Options struct {
 	// Backend overrides the scenario's backend when not empty.
 	Backend string
+	// Hosts is the hosts file the ssh backend places nodes on (--hosts).
+	Hosts string
 	// Addr runs against an existing cluster: no provisioning, no teardown.
 	Addr string
 	// Store is the store directory (default "store").

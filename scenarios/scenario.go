@@ -28,7 +28,8 @@ type Scenario struct {
 	Name string `yaml:"name"`
 	// Description is the one line `harness scenarios list` shows.
 	Description string `yaml:"description"`
-	// Backend is auto, docker or local (overridden by --backend).
+	// Backend is auto, docker, local or ssh (overridden by --backend; ssh
+	// needs --hosts).
 	Backend string `yaml:"backend,omitempty"`
 	// Cluster is the cluster's shape and node config.
 	Cluster ClusterSpec `yaml:"cluster"`
@@ -182,9 +183,9 @@ func (s *Scenario) Validate() error {
 		return fmt.Errorf("name %q: use letters, digits, '-' and '_'", s.Name)
 	}
 	switch s.Backend {
-	case "", "auto", "docker", "local":
+	case "", "auto", "docker", "local", "ssh":
 	default:
-		return fmt.Errorf("backend %q: want auto, docker or local", s.Backend)
+		return fmt.Errorf("backend %q: want auto, docker, local or ssh", s.Backend)
 	}
 	if s.TimeLimit < 0 {
 		return fmt.Errorf("time_limit %s: want a positive duration, e.g. 30s", s.TimeLimit)

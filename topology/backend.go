@@ -154,6 +154,10 @@ type Cluster struct {
 	Subnet  string `json:"subnet,omitempty"`
 	// Seq numbers the nodes made so far, so added nodes get fresh names.
 	Seq int `json:"seq"`
+	// Hosts is the ssh backend's hosts file (its text, key paths made
+	// absolute), so that down, cleanup and faults of a later harness
+	// command reach the same hosts (ssh only).
+	Hosts string `json:"hosts,omitempty"`
 }
 
 // Node is one server a backend made.
@@ -164,11 +168,12 @@ type Node struct {
 	Addr string `json:"addr"`
 	// Host is the node's failure domain: replicas avoid their master's host.
 	Host string `json:"host"`
-	// PID is the server's process id (local backend).
+	// PID is the server's process id (local and ssh backends; on ssh, on its host).
 	PID int `json:"pid,omitempty"`
 	// Container is the container id (docker backend).
 	Container string `json:"container,omitempty"`
-	// Dir is the node's data directory on this machine (local backend).
+	// Dir is the node's data directory: on this machine (local backend),
+	// on its host (ssh backend).
 	Dir string `json:"dir,omitempty"`
 }
 

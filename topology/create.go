@@ -54,6 +54,7 @@ func PlanCreate(nodes []Node, masters, replicas int) (Plan, error) {
 		p.Masters = append(p.Masters, n.Addr)
 	}
 	free := order[masters:]
+	var assigned []string
 	for r := 0; r < replicas; r++ {
 		for _, m := range p.Masters {
 			pick := -1
@@ -75,10 +76,34 @@ func PlanCreate(nodes []Node, masters, replicas int) (Plan, error) {
 				pick = 0
 			}
 			p.ReplicaOf[free[pick].Addr] = m
+			assigned = append(assigned, free[pick].Addr)
 			free = append(free[:pick:pick], free[pick+1:]...)
 		}
 	}
+	repairSameHost(p, assigned, host)
 	return p, nil
+}
+
+// repairSameHost swaps the masters of two replicas where the greedy pick
+// left one on its master's host while a swap puts both elsewhere: with two
+// nodes on each of three hosts, the last master's only free node is on its
+// own host, and an earlier replica can trade with it. assigned is the
+// order the replicas were picked in, so that the result is deterministic.
+func repairSameHost(p Plan, assigned []string, host map[string]string) {
+	for _, r := range assigned {
+		m := p.ReplicaOf[r]
+		if host[r] != host[m] {
+			continue
+		}
+		for _, r2 := range assigned {
+			m2 := p.ReplicaOf[r2]
+			if r2 == r || m2 == m || host[r2] == host[m] || host[r] == host[m2] {
+				continue
+			}
+			p.ReplicaOf[r], p.ReplicaOf[r2] = m2, m
+			break
+		}
+	}
 }
 
 // sameHostAsSibling reports whether n shares a host with a replica that m already has.

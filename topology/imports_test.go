@@ -36,7 +36,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"local", []string{"topology", "topology/netfilter", "topology/internal/"}},
 		{"docker", []string{"topology", "topology/netfilter", "topology/internal/"}},
 		{"ssh", []string{"topology", "topology/netfilter", "topology/internal/"}},
-		{"backends", []string{"topology", "topology/local", "topology/docker"}},
+		{"backends", []string{"topology", "topology/local", "topology/docker", "topology/ssh"}},
 		{"netfilter", nil},
 		{"internal/backendkit", []string{"topology", "topology/netfilter"}},
 		{"internal/wait", nil},

@@ -13,6 +13,7 @@ import (
 type upOptions struct {
 	spec       topology.Spec
 	backend    string
+	hosts      string
 	timeout    time.Duration
 	json       bool
 	keepFailed bool
@@ -22,10 +23,11 @@ func clusterUpCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "up",
 		Usage:     "start nodes on a backend and form them into a healthy cluster",
-		UsageText: "harness cluster up --name demo [--backend auto|docker|local] [--masters 3] [--replicas 1] [--server valkey-8.1.1] [--config cluster-node-timeout=2000 …] [--json]",
+		UsageText: "harness cluster up --name demo [--backend auto|docker|local|ssh] [--hosts FILE] [--masters 3] [--replicas 1] [--server valkey-8.1.1] [--config cluster-node-timeout=2000 …] [--json]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "name of the new cluster", Required: true, EnvVars: []string{"HARNESS_CLUSTER"}},
-			&cli.StringFlag{Name: "backend", Usage: "auto (docker when an engine answers, else local), docker or local", Value: "auto", EnvVars: []string{"HARNESS_BACKEND"}},
+			&cli.StringFlag{Name: "backend", Usage: "auto (docker when an engine answers, else local), docker, local or ssh (needs --hosts)", Value: "auto", EnvVars: []string{"HARNESS_BACKEND"}},
+			hostsFlag,
 			&cli.IntFlag{Name: "masters", Usage: "number of masters (at least 3)", Value: 3},
 			&cli.IntFlag{Name: "replicas", Usage: "replicas per master (0 to 3)", Value: 1},
 			&cli.StringFlag{Name: "image", Usage: "node image for the docker backend (default: redis-harness-node:<version>, built here when missing)", EnvVars: []string{"HARNESS_IMAGE"}},
@@ -46,8 +48,11 @@ func clusterUpCommand() *cli.Command {
 					Name: c.String("name"), Masters: c.Int("masters"), Replicas: c.Int("replicas"),
 					Image: c.String("image"), Config: cfg, Subnet: c.String("subnet"),
 				},
-				backend: c.String("backend"), timeout: c.Duration("timeout"),
+				backend: c.String("backend"), hosts: c.String("hosts"), timeout: c.Duration("timeout"),
 				json: c.Bool("json"), keepFailed: c.Bool("keep-failed"),
+			}
+			if o.backend == "ssh" && o.hosts == "" {
+				return usageErr("--backend ssh needs --hosts FILE (or HARNESS_HOSTS): the machines the nodes run on and how to log in (see README, \"The ssh backend\")")
 			}
 			if err := o.spec.Validate(); err != nil {
 				return withCode(exitHarness, err)
@@ -77,7 +82,7 @@ func clusterUp(c *cli.Context, o upOptions) error {
 	if _, err := store.Load(o.spec.Name); err == nil {
 		return usageErr("cluster %q already exists (harness cluster down --name %s removes it)", o.spec.Name, o.spec.Name)
 	}
-	b, why, err := backends.Select(ctx, o.backend, store)
+	b, why, err := backends.SelectWith(ctx, o.backend, store, backends.Options{Hosts: o.hosts})
 	if err != nil {
 		return withCode(exitHarness, err)
 	}

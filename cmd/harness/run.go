@@ -25,7 +25,7 @@ func runCommand() *cli.Command {
 			"scenario.yaml, results.json, junit.xml, nodes/*/redis.log, harness.log) and points\n" +
 			"store/latest at it. Exit: 0 valid (or the scenario's expectation met), 1 anomalies,\n" +
 			"2 unknown, 3 the harness could not do its job.",
-		UsageText: "harness run [SCENARIO|FILE …] [--backend auto|docker|local] [--addr HOST:PORT] [--time-limit 60s]\n" +
+		UsageText: "harness run [SCENARIO|FILE …] [--backend auto|docker|local|ssh] [--hosts FILE] [--addr HOST:PORT] [--time-limit 60s]\n" +
 			"   [--concurrency 10] [--seed N] [--store DIR] [--keep] [--workload W] [--test-count K]\n" +
 			"harness run --replay RUN_DIR [--backend …] [--store DIR] [--keep]",
 		Flags: append(scenarioFlags(),
@@ -81,7 +81,8 @@ func runCommand() *cli.Command {
 // (applyRunFlags reads them).
 func scenarioFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "backend", Usage: "auto, docker or local (default: the scenario's, else auto)", EnvVars: []string{"HARNESS_BACKEND"}},
+		&cli.StringFlag{Name: "backend", Usage: "auto, docker, local or ssh (default: the scenario's, else auto)", EnvVars: []string{"HARNESS_BACKEND"}},
+		hostsFlag,
 		serverFlag,
 		&cli.DurationFlag{Name: "time-limit", Usage: "how long the clients run (default: the scenario's)"},
 		&cli.IntFlag{Name: "concurrency", Usage: "client workers (default: the scenario's)"},
@@ -117,9 +118,12 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 	}
 	if b := c.String("backend"); b != "" {
 		if !contains(backends.Names, b) {
-			return usageErr("--backend %q: want auto, docker or local", b)
+			return usageErr("--backend %q: want auto, docker, local or ssh", b)
 		}
 		s.Backend = b
+	}
+	if s.Backend == "ssh" && c.String("hosts") == "" {
+		return usageErr("--backend ssh needs --hosts FILE (or HARNESS_HOSTS): the machines the nodes run on and how to log in (see README, \"The ssh backend\")")
 	}
 	if c.IsSet("seed") {
 		s.Seed = c.Int64("seed")
@@ -161,7 +165,7 @@ func applyRunFlags(c *cli.Context, s *scenarios.Scenario) error {
 func runOne(c *cli.Context, s *scenarios.Scenario) (int, error) {
 	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
 	out, err := scenarios.Run(c.Context, s, scenarios.Options{
-		Backend: c.String("backend"), Addr: c.String("addr"), Store: c.String("store"),
+		Backend: c.String("backend"), Hosts: c.String("hosts"), Addr: c.String("addr"), Store: c.String("store"),
 		Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty, Servers: serversOf(c).Dir,
 	})
 	if err != nil {
@@ -273,12 +277,12 @@ func runReplay(c *cli.Context) error {
 		}
 	}
 	if b := c.String("backend"); b != "" && !contains(backends.Names, b) {
-		return usageErr("--backend %q: want auto, docker or local", b)
+		return usageErr("--backend %q: want auto, docker, local or ssh", b)
 	}
 	fmt.Fprintf(c.App.Writer, "replaying %s: scenario %s, seed %d, %d nemesis actions\n", dir, s.Name, s.Seed, len(s.Nemesis.Timeline))
 	tty := term.IsTerminal(int(os.Stdout.Fd())) && c.App.Writer == os.Stdout
 	out, err := scenarios.Run(c.Context, s, scenarios.Options{
-		Backend: c.String("backend"), Store: c.String("store"), Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty,
+		Backend: c.String("backend"), Hosts: c.String("hosts"), Store: c.String("store"), Keep: c.Bool("keep"), Progress: c.App.Writer, TTY: tty,
 		Servers: serversOf(c).Dir,
 	})
 	if err != nil {

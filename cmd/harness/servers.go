@@ -95,6 +95,9 @@ func serversOf(c *cli.Context) topology.Servers {
 // serverFlag picks the server of a cluster or run.
 var serverFlag = &cli.StringFlag{Name: "server", Usage: "the server the nodes run: a build (harness servers list; default: the host's redis-server) or the path of a server binary", EnvVars: []string{"HARNESS_SERVER"}}
 
+// hostsFlag is the ssh backend's hosts file (README: "The ssh backend").
+var hostsFlag = &cli.StringFlag{Name: "hosts", Usage: "hosts file of the ssh backend: the machines the nodes run on and how to log in (see README)", EnvVars: []string{"HARNESS_HOSTS"}}
+
 // resolveServer turns --server into the server the nodes run.
 func resolveServer(c *cli.Context, nameOrPath string) (topology.Server, error) {
 	s, err := serversOf(c).Resolve(c.Context, nameOrPath)

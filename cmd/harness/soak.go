@@ -38,7 +38,7 @@ func soakCommand() *cli.Command {
 			"--seed-base each run gets the seed the unsharded soak gives it. `harness soak merge` joins the\n" +
 			"shards' stores into one summary.",
 		UsageText: "harness soak [--scenarios a,b,…|--all] [--duration 8h | --count N] [--images img1,img2]\n" +
-			"   [--servers redis-7.0.15,valkey-8.1.1] [--backend auto|docker|local] [--fail-fast] [--gzip-history] [--store DIR]\n" +
+			"   [--servers redis-7.0.15,valkey-8.1.1] [--backend auto|docker|local|ssh] [--hosts FILE] [--fail-fast] [--gzip-history] [--store DIR]\n" +
 			"   [--seed-base N [--shard I/N]] [every run flag: --time-limit, --nemesis…]\n" +
 			"harness soak merge [--out DIR] STORE…",
 		Flags: append(scenarioFlags(),
@@ -134,7 +134,7 @@ func soakOptions(c *cli.Context) (scenarios.SoakOptions, []string, error) {
 		Scenarios: list, Images: images, Servers: servers, Count: c.Int("count"), Duration: c.Duration("duration"),
 		FailFast: c.Bool("fail-fast"), Margin: c.Duration("margin"), Args: args, GzipHistory: c.Bool("gzip-history"),
 		Shard: shard, SeedBase: seedBase, Settings: settings,
-		Run:      scenarios.Options{Backend: backend, Store: c.String("store"), Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
+		Run:      scenarios.Options{Backend: backend, Hosts: c.String("hosts"), Store: c.String("store"), Progress: indent{c.App.Writer}, TTY: tty, Servers: serversOf(c).Dir},
 		Progress: c.App.Writer,
 	}, names, nil
 }

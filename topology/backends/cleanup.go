@@ -14,6 +14,7 @@ import (
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/topology/docker"
 	"github.com/redis-harness/harness/topology/local"
+	"github.com/redis-harness/harness/topology/ssh"
 )
 
 // CleanupOptions narrows or rehearses a cleanup. Zero values mean: remove
@@ -28,6 +29,9 @@ type CleanupOptions struct {
 	// a run killed with SIGKILL leaves it there (megabytes of node data),
 	// and cleanup removes it once nothing holds it.
 	RunStores []string
+	// Hosts, when set, is a hosts file (--hosts) whose hosts are cleaned
+	// too: servers and dirs under the ssh backend's dir, iptables chains.
+	Hosts string
 }
 
 // CleanupReport lists what a cleanup removed (or, dry, would remove).
@@ -40,6 +44,8 @@ type CleanupReport struct {
 	Processes []string `json:"processes"`
 	// Chains are the iptables chains, with the jumps to them.
 	Chains []string `json:"chains"`
+	// Dirs are the ssh backend's cluster dirs on its hosts: "host 10.0.0.11: /var/tmp/redis-harness/c-…".
+	Dirs []string `json:"dirs"`
 	// Records are the cluster records removed from the store.
 	Records []string `json:"records"`
 	// RunState are the run dirs' state/ dirs removed: "store/x/run/state
@@ -52,7 +58,7 @@ type CleanupReport struct {
 
 // Empty reports whether nothing was found.
 func (r CleanupReport) Empty() bool {
-	return len(r.Containers)+len(r.Networks)+len(r.Processes)+len(r.Chains)+len(r.Records)+len(r.RunState) == 0
+	return len(r.Containers)+len(r.Networks)+len(r.Processes)+len(r.Chains)+len(r.Dirs)+len(r.Records)+len(r.RunState) == 0
 }
 
 // Cleanup removes everything the harness left behind, e.g. after it was
@@ -73,7 +79,7 @@ func Cleanup(ctx context.Context, store topology.Store) (CleanupReport, error) {
 
 // CleanupWith is Cleanup, narrowed or dry as opts say.
 func CleanupWith(ctx context.Context, store topology.Store, opts CleanupOptions) (CleanupReport, error) {
-	rep := CleanupReport{DryRun: opts.DryRun, Containers: []string{}, Networks: []string{}, Processes: []string{}, Chains: []string{}, Records: []string{}, RunState: []string{}}
+	rep := CleanupReport{DryRun: opts.DryRun, Containers: []string{}, Networks: []string{}, Processes: []string{}, Chains: []string{}, Dirs: []string{}, Records: []string{}, RunState: []string{}}
 	var errs []error
 	dl, dockerOK, err := docker.Cleanup(ctx, store, opts.Cluster, opts.DryRun)
 	rep.Containers = append(rep.Containers, dl.Containers...)
@@ -90,10 +96,25 @@ func CleanupWith(ctx context.Context, store topology.Store, opts CleanupOptions)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err := cleanupRecords(store, opts, dockerOK, &rep); err != nil {
+	// Without the hosts, or when they could not be cleaned, the ssh
+	// clusters' records stay: they are what cluster down works from.
+	cleaned := map[string]bool{"local": true, "docker": dockerOK}
+	if opts.Hosts != "" {
+		sl, err := cleanupHosts(ctx, store, opts)
+		rep.Processes = append(rep.Processes, sl.Processes...)
+		rep.Dirs = append(rep.Dirs, sl.Dirs...)
+		rep.Chains = append(rep.Chains, sl.Chains...)
+		rep.Skipped = append(rep.Skipped, sl.Skipped...)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			cleaned["ssh"] = true
+		}
+	}
+	if err := cleanupRecords(store, opts, cleaned, &rep); err != nil {
 		errs = append(errs, err)
 	}
-	if err := cleanupRunState(opts, dockerOK, &rep); err != nil {
+	if err := cleanupRunState(opts, cleaned, &rep); err != nil {
 		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
@@ -102,15 +123,21 @@ func CleanupWith(ctx context.Context, store topology.Store, opts CleanupOptions)
 // cleanupRecords removes the store's cluster records (with the local
 // nodes' dirs). Docker clusters' records stay when the engine could not be
 // cleaned: they are what cluster down works from.
-func cleanupRecords(store topology.Store, opts CleanupOptions, dockerOK bool, rep *CleanupReport) error {
+func cleanupRecords(store topology.Store, opts CleanupOptions, cleaned map[string]bool, rep *CleanupReport) error {
 	clusters, err := store.List()
 	if err != nil {
 		return fmt.Errorf("cleanup: %w", err)
 	}
 	var errs []error
 	for _, c := range clusters {
-		if opts.Cluster != "" && c.Name != opts.Cluster || c.Backend == "docker" && !dockerOK || topology.Held(store.ClusterDir(c.Name)) {
+		if opts.Cluster != "" && c.Name != opts.Cluster || topology.Held(store.ClusterDir(c.Name)) {
 			continue // a held cluster was reported skipped with its nodes
+		}
+		if !cleaned[c.Backend] {
+			if c.Backend == "ssh" {
+				rep.Skipped = append(rep.Skipped, fmt.Sprintf("cluster %s (ssh): its hosts were not cleaned (give --hosts, or harness cluster down --name %s), so its record stays", c.Name, c.Name))
+			}
+			continue
 		}
 		rep.Records = append(rep.Records, fmt.Sprintf("%s (%s, %d nodes)", c.Name, c.Backend, len(c.Nodes)))
 		if !opts.DryRun {
@@ -128,7 +155,7 @@ func cleanupRecords(store topology.Store, opts CleanupOptions, dockerOK bool, re
 // belongs to a run that was killed (or kept with --keep, and is now
 // removed like any cluster). One a live run holds is left alone, and so is
 // a docker cluster's while the engine could not be cleaned.
-func cleanupRunState(opts CleanupOptions, dockerOK bool, rep *CleanupReport) error {
+func cleanupRunState(opts CleanupOptions, cleaned map[string]bool, rep *CleanupReport) error {
 	var errs []error
 	for _, runStore := range opts.RunStores {
 		dirs, err := filepath.Glob(filepath.Join(runStore, "*", "*", "state"))
@@ -154,7 +181,7 @@ func cleanupRunState(opts CleanupOptions, dockerOK bool, rep *CleanupReport) err
 					rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s (cluster %s): in use by a running harness, not touched", dir, e.Name()))
 					continue
 				}
-				if c, err := st.Load(e.Name()); err == nil && c.Backend == "docker" && !dockerOK {
+				if c, err := st.Load(e.Name()); err == nil && !cleaned[c.Backend] {
 					keep = true
 				}
 			}
@@ -199,4 +226,14 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// cleanupHosts cleans the hosts of opts.Hosts, naming chains as the
+// store's (or, for runs, as each run's) records name them.
+func cleanupHosts(ctx context.Context, store topology.Store, opts CleanupOptions) (ssh.Leftovers, error) {
+	inv, err := ssh.LoadInventory(opts.Hosts)
+	if err != nil {
+		return ssh.Leftovers{}, fmt.Errorf("cleanup --hosts %s: %w", opts.Hosts, err)
+	}
+	return ssh.Cleanup(ctx, inv, store, opts.Cluster, opts.DryRun)
 }

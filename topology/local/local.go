@@ -10,13 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redis-harness/harness/topology"
+	"github.com/redis-harness/harness/topology/internal/backendkit"
 	"github.com/redis-harness/harness/topology/internal/flock"
 	"github.com/redis-harness/harness/topology/internal/logtail"
 	"github.com/redis-harness/harness/topology/internal/wait"
@@ -181,33 +181,7 @@ func canBind(ip string, port int) bool {
 // config renders the node's redis.conf.
 func (l *Backend) config(c *topology.Cluster, n topology.Node) string {
 	ip, port, _ := net.SplitHostPort(n.Addr)
-	managed := [][2]string{
-		{"port", port},
-		{"bind", ip},
-		{"bind-source-addr", ip},
-		{"cluster-announce-ip", ip},
-		{"cluster-config-file", "nodes.conf"},
-		{"dir", n.Dir},
-		{"logfile", filepath.Join(n.Dir, "redis.log")},
-		{"pidfile", filepath.Join(n.Dir, "redis.pid")},
-		{"daemonize", "no"},
-	}
-	var b strings.Builder
-	for _, kv := range topology.NodeConfig(c.Spec, managed) {
-		fmt.Fprintf(&b, "%s %s\n", kv[0], quoteConf(kv[1]))
-	}
-	return b.String()
-}
-
-// quoteConf quotes a config value when redis.conf's tokenizer needs it.
-func quoteConf(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\"'\\") {
-		return v
-	}
-	if strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) && len(v) >= 2 {
-		return v // already quoted by the user, e.g. save ""
-	}
-	return strconv.Quote(v)
+	return backendkit.ProcessConfig(c.Spec, ip, port, n.Dir)
 }
 
 // start launches the node's server in its own session (it outlives the

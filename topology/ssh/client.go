@@ -209,6 +209,11 @@ func (w *pidWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// errNoSession is Run's error when the connection could not open a
+// session (it broke): the command did not start, so running it again on
+// a new connection is safe.
+var errNoSession = errors.New("open a session")
+
 // killWait bounds waiting for a killed command's session to end.
 const killWait = 5 * time.Second
 
@@ -220,7 +225,7 @@ const killWait = 5 * time.Second
 func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader) (Output, error) {
 	s, err := c.client.NewSession()
 	if err != nil {
-		return Output{Code: -1}, fmt.Errorf("ssh %s: open a session: %w", c.Endpoint, err)
+		return Output{Code: -1}, fmt.Errorf("ssh %s: %w: %w", c.Endpoint, errNoSession, err)
 	}
 	defer s.Close()
 	out, errOut := &capped{max: maxOutput}, &capped{max: maxOutput}
