@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,9 +195,9 @@ func lineOf(text, addr string) string {
 	return ""
 }
 
-// TestSSHNetemAndDiskUnavailable: abilities the ssh backend lacks are
-// refused before a run, saying why; lifecycle is always there.
-func TestSSHNetemAndDiskUnavailable(t *testing.T) {
+// TestSSHNetemUnavailable: netem, which the ssh backend lacks, is refused
+// before a run, saying why; lifecycle is always there.
+func TestSSHNetemUnavailable(t *testing.T) {
 	inv, err := ParseInventory([]byte("ssh: {insecure_ignore_host_key: true, key: /nonexistent}\nhosts:\n  - {addr: 127.0.102.254}\n"), "hosts.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -210,9 +211,6 @@ func TestSSHNetemAndDiskUnavailable(t *testing.T) {
 	}
 	if err := b.CanFault(topology.AbilityNetem); err == nil || !strings.Contains(err.Error(), "sch_netem") {
 		t.Errorf("netem: %v", err)
-	}
-	if err := b.CanFault(topology.AbilityDisk); err == nil {
-		t.Error("disk faults offered")
 	}
 	if _, err := New(topology.Store{}, &Inventory{Hosts: []Host{{Addr: "10.0.0.1"}, {Addr: "10.0.0.1", SSHPort: 2222}}}); err == nil {
 		t.Error("two hosts with one addr accepted")
@@ -269,5 +267,48 @@ func TestSSHCleanupAfterKill(t *testing.T) {
 	again, err := Cleanup(ctx, b.Inv, b.Store, c.Name, false)
 	if err != nil || len(again.Processes)+len(again.Dirs)+len(again.Chains) > 0 {
 		t.Errorf("second cleanup: %v %+v", err, again)
+	}
+}
+
+// TestSSHDisk: the disk faults edit a stopped node's files on its host:
+// refused while it runs; the AOF tail cut as reported; the data wiped with
+// nodes.conf kept; the node restarts either way.
+func TestSSHDisk(t *testing.T) {
+	b, _ := sshBackend(t, 3)
+	r := sshRig(t, b, "disk", 3, 0)
+	ctx := context.Background()
+	n := r.C.Nodes[0]
+	testcluster.WriteKeys(ctx, t, r.A, n.Addr, testcluster.KeysForSlot(0, 20))
+	if _, err := b.TruncateAOF(ctx, r.C, n.Name, 10); err == nil || !strings.Contains(err.Error(), "kill it first") {
+		t.Fatalf("truncate a running node's AOF: %v", err)
+	}
+	if err := b.Kill(ctx, r.C, n.Name); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.TruncateAOF(ctx, r.C, n.Name, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Files) != 1 || !strings.HasPrefix(rep.Files[0], "appendonlydir/") || rep.Size <= 0 || rep.Truncated != min(10, rep.Size) {
+		t.Fatalf("truncate report %+v", rep)
+	}
+	if st, err := os.Stat(filepath.Join(n.Dir, rep.Files[0])); err != nil || st.Size() != rep.Size-rep.Truncated { // the hosts are this machine
+		t.Errorf("the AOF after the cut: %v, %v; want %d bytes", st, err, rep.Size-rep.Truncated)
+	}
+	wiped, err := b.WipeData(ctx, r.C, n.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(wiped.Files, "appendonlydir") {
+		t.Errorf("wipe report %+v", wiped)
+	}
+	if _, err := os.Stat(filepath.Join(n.Dir, "appendonlydir")); err == nil {
+		t.Error("appendonlydir survived the wipe")
+	}
+	if _, err := os.Stat(filepath.Join(n.Dir, "nodes.conf")); err != nil {
+		t.Errorf("nodes.conf: %v", err)
+	}
+	if err := b.Restart(ctx, r.C, n.Name); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,8 @@ package ssh
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -297,7 +299,11 @@ func (c *Conn) kill(pids <-chan int) {
 // Upload writes r to path on the host with mode, atomically (a temporary
 // file renamed into place), creating the directory.
 func (c *Conn) Upload(ctx context.Context, path string, mode os.FileMode, r io.Reader) error {
-	tmp := path + ".upload"
+	// A name of its own: two uploads to one path (hosts that share a
+	// file system) must not rename each other's half-written file.
+	var tag [4]byte
+	_, _ = rand.Read(tag[:])
+	tmp := path + ".upload-" + hex.EncodeToString(tag[:])
 	cmd := fmt.Sprintf("mkdir -p %s && cat > %s && chmod %o %s && mv -f %s %s",
 		Quote(dirOf(path)), Quote(tmp), mode.Perm(), Quote(tmp), Quote(tmp), Quote(path))
 	if _, err := c.Run(ctx, cmd, r); err != nil {

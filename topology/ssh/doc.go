@@ -1,6 +1,10 @@
-// Package ssh is the transport of the ssh backend: the hosts file
-// (--hosts hosts.yaml), logging in to each host with a key file or the
-// agent and host keys checked against known_hosts, running commands with
-// bounded output under a context, and uploading files. It knows nothing
-// of Redis; the backend built on it places and runs the nodes.
+// Package ssh is the ssh backend (--backend ssh --hosts hosts.yaml): the
+// hosts file; logging in to each host with a key file or the agent, host
+// keys checked against known_hosts; running commands with bounded output
+// under a context, and uploading files; and on that, nodes as server
+// processes on the hosts, placed round-robin, with their faults (signals,
+// iptables in the cluster's chain, disk edits over SSH) and the cleanup
+// of what a killed harness left on the hosts.
+//
+// It may import topology, topology/netfilter and topology/internal/….
 package ssh

@@ -27,7 +27,7 @@ var errNoNetem = errors.New("netem faults are not available on the ssh backend: 
 
 // CanFault: lifecycle faults are signals sent over SSH, always possible;
 // partitions need iptables on every host (as root, or through sudo -n);
-// netem and disk faults the ssh backend does not offer.
+// disk faults edit files over SSH; netem the ssh backend does not offer.
 func (b *Backend) CanFault(a topology.Ability) error {
 	switch a {
 	case topology.AbilityLifecycle:
@@ -45,7 +45,7 @@ func (b *Backend) CanFault(a topology.Ability) error {
 	case topology.AbilityNetem:
 		return errNoNetem
 	case topology.AbilityDisk:
-		return errors.New("disk faults are not available on the ssh backend yet")
+		return b.CanDisk()
 	}
 	return fmt.Errorf("the ssh backend knows no %q faults", a)
 }

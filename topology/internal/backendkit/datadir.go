@@ -22,18 +22,36 @@ const (
 )
 
 // newestIncrAOF finds the newest incremental file of the multi-part AOF in
-// aofDir: the type-i file of highest seq in the manifest, or, without a
-// manifest, the *.incr.aof file of highest seq.
+// aofDir on this machine (NewestIncrAOF).
 func newestIncrAOF(aofDir string) (string, error) {
 	manifests, _ := filepath.Glob(filepath.Join(aofDir, "*.manifest"))
-	best, bestSeq := "", int64(-1)
+	manifest := ""
 	if len(manifests) == 1 {
-		f, err := os.Open(manifests[0])
+		b, err := os.ReadFile(manifests[0])
 		if err != nil {
 			return "", fmt.Errorf("read the AOF manifest: %w", err)
 		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
+		manifest = string(b)
+	}
+	files, _ := filepath.Glob(filepath.Join(aofDir, "*.incr.aof"))
+	for i, f := range files {
+		files[i] = filepath.Base(f)
+	}
+	best, err := NewestIncrAOF(aofDir, manifest, files)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(aofDir, best), nil
+}
+
+// NewestIncrAOF names the newest incremental file of the multi-part AOF
+// in aofDir (named in messages): the type-i file of highest seq in the
+// manifest's text, or, without a manifest (""), the one of highest seq
+// among incr, the dir's *.incr.aof file names.
+func NewestIncrAOF(aofDir, manifest string, incr []string) (string, error) {
+	best, bestSeq := "", int64(-1)
+	if manifest != "" {
+		sc := bufio.NewScanner(strings.NewReader(manifest))
 		for sc.Scan() {
 			// file appendonly.aof.3.incr.aof seq 3 type i
 			fields := strings.Fields(sc.Text())
@@ -50,18 +68,17 @@ func newestIncrAOF(aofDir string) (string, error) {
 			}
 		}
 		if err := sc.Err(); err != nil {
-			return "", fmt.Errorf("read the AOF manifest %s: %w", manifests[0], err)
+			return "", fmt.Errorf("read the AOF manifest in %s: %w", aofDir, err)
 		}
 	} else {
-		files, _ := filepath.Glob(filepath.Join(aofDir, "*.incr.aof"))
-		for _, f := range files {
-			parts := strings.Split(filepath.Base(f), ".")
+		for _, f := range incr {
+			parts := strings.Split(f, ".")
 			if len(parts) < 3 {
 				continue
 			}
 			seq, err := strconv.ParseInt(parts[len(parts)-3], 10, 64)
 			if err == nil && seq > bestSeq {
-				best, bestSeq = filepath.Base(f), seq
+				best, bestSeq = f, seq
 			}
 		}
 	}
@@ -71,8 +88,15 @@ func newestIncrAOF(aofDir string) (string, error) {
 	if strings.ContainsAny(best, "/\\") {
 		return "", fmt.Errorf("the AOF manifest in %s names %q, not a file of that dir", aofDir, best)
 	}
-	return filepath.Join(aofDir, best), nil
+	return best, nil
 }
+
+// AOFDirName and RDBFileName are the names Redis gives its files unless
+// configured otherwise (the harness never overrides them).
+const (
+	AOFDirName  = aofDirName
+	RDBFileName = rdbFileName
+)
 
 // TruncateAOF cuts bytes off the newest incremental AOF file under dir.
 func TruncateAOF(dir string, bytes int64) (topology.DiskReport, error) {
