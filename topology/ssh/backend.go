@@ -44,6 +44,8 @@ type Backend struct {
 	locks netfilter.Locks
 	mu    sync.Mutex
 	bins  map[string]string // host addr → its redis-server, found with command -v
+	// cgroots are the hosts' cgroup v2 roots ("" where there is none).
+	cgroots map[string]string
 }
 
 var _ topology.Backend = (*Backend)(nil)
@@ -58,7 +60,7 @@ func New(store topology.Store, inv *Inventory) (*Backend, error) {
 		}
 		seen[h.Addr] = true
 	}
-	return &Backend{Store: store, Inv: inv, pool: &pool{inv: inv}, bins: map[string]string{}}, nil
+	return &Backend{Store: store, Inv: inv, pool: &pool{inv: inv}, bins: map[string]string{}, cgroots: map[string]string{}}, nil
 }
 
 // Open returns the backend on the hosts c's record names.
@@ -311,6 +313,16 @@ func (b *Backend) start(ctx context.Context, c *topology.Cluster, n topology.Nod
 	if err != nil {
 		return 0, fmt.Errorf("node %s: %w", n.Name, err)
 	}
+	// Where the host has cgroup v2, the server runs in a cgroup of its
+	// own, which makes cuts exact (cgroup.go).
+	root, err := b.cgroupRoot(ctx, n.Host)
+	if err != nil {
+		return 0, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	if root != "" {
+		cg := root + "/" + cgroupRel(c, n.Name)
+		server = fmt.Sprintf("sh -c %s", Quote(fmt.Sprintf("mkdir -p %s && echo $$ > %s && exec %s", Quote(cg), Quote(cg+"/cgroup.procs"), server)))
+	}
 	cmd := fmt.Sprintf("cd %s && { setsid %s >>redis.log 2>&1 </dev/null & }", Quote(n.Dir), server)
 	if _, err := b.pool.run(ctx, n.Host, cmd, nil); err != nil {
 		return 0, fmt.Errorf("node %s: start the server on %s: %w", n.Name, n.Host, err)
@@ -405,17 +417,18 @@ func (b *Backend) killUnder(ctx context.Context, h, dir string, match func(proc)
 func (b *Backend) Down(ctx context.Context, c *topology.Cluster) error {
 	dir := RemoteDir(c)
 	hosts := b.hostsOf(c)
-	err := wait.Parallel(len(hosts), func(i int) error {
+	// The rules first: they name the nodes' cgroups.
+	err := b.HealNetwork(ctx, c)
+	err = errors.Join(err, wait.Parallel(len(hosts), func(i int) error {
 		h := hosts[i]
 		if err := b.killUnder(ctx, h, dir, func(proc) bool { return true }, "cluster "+c.Name); err != nil {
 			return err
 		}
-		if _, err := b.pool.run(ctx, h, "rm -rf "+Quote(dir), nil); err != nil {
+		if _, err := b.pool.run(ctx, h, "rm -rf "+Quote(dir)+"; "+rmCgroupsScript(cgroupRel(c, "")), nil); err != nil {
 			return fmt.Errorf("remove %s on %s: %w", dir, h, err)
 		}
 		return nil
-	})
-	err = errors.Join(err, b.HealNetwork(ctx, c))
+	}))
 	if err != nil {
 		return fmt.Errorf("down %s: %w", c.Name, err)
 	}

@@ -71,6 +71,11 @@ func assertNothingLeft(t *testing.T, b *Backend, c *topology.Cluster) {
 		t.Errorf("%s still exists", dir)
 	}
 	testcluster.AssertNoChain(t, c)
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		if _, err := os.Stat(root + "/" + cgroupRel(c, "")); err == nil {
+			t.Errorf("the cluster's cgroup %s is still there", root+"/"+cgroupRel(c, ""))
+		}
+	}
 	if _, err := b.Store.Load(c.Name); err == nil {
 		t.Errorf("the record of %s is still in the store", c.Name)
 	}
@@ -132,20 +137,41 @@ func TestSSHKillRestartPauseResume(t *testing.T) {
 	testcluster.KillRestartPauseResume(t, sshRig(t, b, "life", 3, 1))
 }
 
-// TestSSHPartitionFailover runs the shared partition scenario with one
-// node per host: the master is cut off from every other node.
+// TestSSHPartitionFailover runs the shared partition scenario on three
+// hosts of two nodes each: the master is cut off from every other node,
+// the one on its own host too, which the nodes' cgroups make possible.
 func TestSSHPartitionFailover(t *testing.T) {
 	testcluster.NeedRoot(t)
-	b, _ := sshBackend(t, 6)
+	b, hs := sshBackend(t, 3)
+	if root, err := b.cgroupRoot(context.Background(), hs.Addrs[0]); err != nil || root == "" {
+		t.Skipf("skipping: no writable cgroup v2 hierarchy here (%v), so nodes of one host cannot be cut apart", err)
+	}
 	testcluster.PartitionFailover(t, sshRig(t, b, "part", 3, 1))
 }
 
-// TestSSHPartitionShared: with two nodes per host, a cut between hosts
-// holds (the cut node's peers say it fails), a cut within one host is
-// refused saying why, and heal removes the chain.
+// withoutCgroups makes b behave as on hosts without cgroup v2.
+func withoutCgroups(b *Backend) {
+	for _, h := range b.Inv.Hosts {
+		b.cgroots[h.Addr] = ""
+	}
+}
+
+// TestSSHPartitionFailoverByAddress: on hosts without cgroups the cuts
+// are made by addresses and ports; with one node per host they are exact.
+func TestSSHPartitionFailoverByAddress(t *testing.T) {
+	testcluster.NeedRoot(t)
+	b, _ := sshBackend(t, 6)
+	withoutCgroups(b)
+	testcluster.PartitionFailover(t, sshRig(t, b, "part6", 3, 1))
+}
+
+// TestSSHPartitionShared: on hosts without cgroups, with two nodes per
+// host, a cut between hosts holds (the cut node's peers say it fails), a
+// cut within one host is refused saying why, and heal removes the chain.
 func TestSSHPartitionShared(t *testing.T) {
 	testcluster.NeedRoot(t)
 	b, _ := sshBackend(t, 3)
+	withoutCgroups(b)
 	r := sshRig(t, b, "cut", 3, 1)
 	ctx := context.Background()
 	a, c := r.C.Nodes[0], r.C.Nodes[1] // on hosts 1 and 2

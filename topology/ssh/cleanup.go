@@ -84,21 +84,23 @@ func cleanupHost(ctx context.Context, p *pool, locks *netfilter.Locks, h string,
 	keepChains := map[string]bool{}
 	wantChains := map[string]bool{}
 	if cluster != "" {
-		wantChains[topology.ChainName(&topology.Cluster{Name: cluster, Dir: store.ClusterDir(cluster)})] = true
+		c := &topology.Cluster{Name: cluster, Dir: store.ClusterDir(cluster)}
+		wantChains[topology.ChainName(c)], wantChains[outChain(c)] = true, true
 	}
 	var dirs []string
 	for _, rc := range parseRemoteClusters(string(out.Stdout)) {
 		if cluster != "" && rc.Name != cluster {
 			continue
 		}
-		chain := topology.ChainName(&topology.Cluster{Name: rc.Name, Dir: rc.StateDir})
+		rcc := &topology.Cluster{Name: rc.Name, Dir: rc.StateDir}
+		chain := topology.ChainName(rcc)
 		if rc.StateDir != "" && topology.Held(rc.StateDir) {
-			keepChains[chain] = true
+			keepChains[chain], keepChains[outChain(rcc)] = true, true
 			rep.Skipped = append(rep.Skipped, fmt.Sprintf("host %s: cluster %s (%s): in use by a running harness, not touched", h, rc.Name, rc.Dir))
 			continue
 		}
 		if rc.StateDir != "" {
-			wantChains[chain] = true
+			wantChains[chain], wantChains[outChain(rcc)] = true, true
 		}
 		dirs = append(dirs, rc.Dir)
 	}
@@ -111,7 +113,8 @@ func cleanupHost(ctx context.Context, p *pool, locks *netfilter.Locks, h string,
 		if dryRun {
 			continue
 		}
-		if _, err := p.run(ctx, h, "rm -rf "+Quote(d), nil); err != nil {
+		// The cgroups of its nodes (cgroup.go) go with it.
+		if _, err := p.run(ctx, h, "rm -rf "+Quote(d)+"; "+rmCgroupsScript(cgroupDir+"/"+strings.TrimPrefix(d, Root+"/")), nil); err != nil {
 			errs = append(errs, fmt.Errorf("cleanup on %s: %w", h, err))
 		}
 	}

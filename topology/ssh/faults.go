@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"time"
 
 	"github.com/redis-harness/harness/topology"
@@ -135,7 +136,8 @@ func (b *Backend) signal(ctx context.Context, c *topology.Cluster, name, what, s
 	})
 }
 
-// cutRules are, per host, the drop rules of the cuts: they go into the
+// cutRules are, where a host has no cgroup v2, per host, the drop rules
+// of the cuts: they go into the
 // INPUT chain of the host the packets arrive at (the cut's To). A node
 // shares its host's address with the other nodes there, so the rules also
 // name ports: the packets From's host sends to To's client and bus ports
@@ -187,9 +189,30 @@ func portOf(n topology.Node) (int, error) {
 	return port, nil
 }
 
-// Partition adds the cuts' drop rules to the cluster's chain on the hosts
-// the cut packets arrive at; the INPUT chain jumps to it first.
+// Partition adds the cuts' drop rules to the cluster's chains: exact ones
+// where the hosts have cgroups (exactCutRules), else by addresses and
+// ports (cutRules). The INPUT and OUTPUT chains jump to them first.
 func (b *Backend) Partition(ctx context.Context, c *topology.Cluster, cuts []topology.Cut) error {
+	exact, err := b.exactCutRules(ctx, c, cuts)
+	if err != nil {
+		return fmt.Errorf("partition: %w", err)
+	}
+	if exact != nil {
+		for _, h := range hostsIn(exact.in, exact.out, exact.marks) {
+			t := b.pool.table(h, &b.locks)
+			if len(exact.in[h]) > 0 {
+				if _, err := t.Add(ctx, topology.ChainName(c), "INPUT", exact.in[h], nil); err != nil {
+					return fmt.Errorf("partition %v: %w", cuts, err)
+				}
+			}
+			if len(exact.out[h])+len(exact.marks[h]) > 0 {
+				if _, err := t.Add(ctx, outChain(c), "OUTPUT", exact.out[h], exact.marks[h]); err != nil {
+					return fmt.Errorf("partition %v: %w", cuts, err)
+				}
+			}
+		}
+		return nil
+	}
 	rules, err := cutRules(c, cuts)
 	if err != nil {
 		return fmt.Errorf("partition: %w", err)
@@ -202,13 +225,46 @@ func (b *Backend) Partition(ctx context.Context, c *topology.Cluster, cuts []top
 	return nil
 }
 
-// Unpartition removes the cuts' rules.
+// hostsIn lists the hosts that have rules in any of the maps, sorted.
+func hostsIn(ms ...map[string][]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		for h := range m {
+			if !seen[h] {
+				seen[h] = true
+				out = append(out, h)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Unpartition removes the cuts' drop rules (the marking rules stay until
+// HealNetwork: other cuts may need them).
 func (b *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []topology.Cut) error {
+	var errs []error
+	exact, err := b.exactCutRules(ctx, c, cuts)
+	if err != nil {
+		return fmt.Errorf("heal partition: %w", err)
+	}
+	if exact != nil {
+		for _, h := range hostsIn(exact.in, exact.out) {
+			t := b.pool.table(h, &b.locks)
+			if err := t.Remove(ctx, topology.ChainName(c), exact.in[h], nil); err != nil {
+				errs = append(errs, fmt.Errorf("heal partition %v: %w", cuts, err))
+			}
+			if err := t.Remove(ctx, outChain(c), exact.out[h], nil); err != nil {
+				errs = append(errs, fmt.Errorf("heal partition %v: %w", cuts, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
 	rules, err := cutRules(c, cuts)
 	if err != nil {
 		return fmt.Errorf("heal partition: %w", err)
 	}
-	var errs []error
 	for h, specs := range rules {
 		if err := b.pool.table(h, &b.locks).Remove(ctx, topology.ChainName(c), specs, nil); err != nil {
 			errs = append(errs, fmt.Errorf("heal partition %v: %w", cuts, err))
@@ -217,12 +273,13 @@ func (b *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []t
 	return errors.Join(errs...)
 }
 
-// HealNetwork removes the cluster's chain, and the jump to it, on every
-// host.
+// HealNetwork removes the cluster's chains, and the jumps to them, on
+// every host.
 func (b *Backend) HealNetwork(ctx context.Context, c *topology.Cluster) error {
 	hosts := b.hostsOf(c)
 	err := wait.Parallel(len(hosts), func(i int) error {
-		return b.pool.table(hosts[i], &b.locks).RemoveChain(ctx, topology.ChainName(c))
+		t := b.pool.table(hosts[i], &b.locks)
+		return errors.Join(t.RemoveChain(ctx, topology.ChainName(c)), t.RemoveChain(ctx, outChain(c)))
 	})
 	if err != nil {
 		return fmt.Errorf("heal network of %s: %w", c.Name, err)
