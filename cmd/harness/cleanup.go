@@ -24,7 +24,7 @@ func cleanupCommand() *cli.Command {
 			"state/ dirs killed runs left in the run store (--store). A run in\n" +
 			"progress holds its cluster, and cleanup leaves a held cluster alone (it says so); a run\n" +
 			"killed with SIGKILL holds nothing. Narrow it with --name. With --hosts, the ssh backend's\n" +
-			"hosts are cleaned too: servers and dirs under " + ssh.Root + ", iptables chains.",
+			"hosts are cleaned too: servers, netem agents and dirs under " + ssh.Root + ", iptables chains.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "list what would be removed, remove nothing", EnvVars: []string{"HARNESS_DRY_RUN"}},
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "only this cluster's resources", EnvVars: []string{"HARNESS_CLUSTER"}},

@@ -112,6 +112,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			soakCommand(),
 			cleanupCommand(),
 			canaryCommand(),
+			agentCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usageErr("%s: %v (see harness %s --help)", c.Command.FullName(), err, c.Command.FullName())

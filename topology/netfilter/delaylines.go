@@ -83,7 +83,7 @@ func (n Netem) Clear(ctx context.Context) error {
 // place.
 func (ls *DelayLines) Install(ctx context.Context, t Table, chain, hook, key, match string, q Impairment) (Netem, error) {
 	made := Netem{lines: ls, table: t, chain: chain, key: key, match: match}
-	d, err := OpenDelayLine(t.NetNS, queueBase(key), q)
+	d, err := OpenDelayLine(t.NetNS, QueueBase(key), q)
 	if err != nil {
 		return made, fmt.Errorf("netem %s in %s: %w", q, t.Where, err)
 	}
@@ -116,9 +116,9 @@ func (ls *DelayLines) Clear(ctx context.Context, t Table, chain, key, match stri
 	return CloseAll(ctx, ls.Take(key+"\x00"))
 }
 
-// queueBase is where the search for a free queue number starts for key:
+// QueueBase is where the search for a free queue number starts for key:
 // spread by hash, so that keys sharing a namespace rarely collide.
-func queueBase(key string) uint16 {
+func QueueBase(key string) uint16 {
 	sum := sha256.Sum256([]byte(key))
 	return 0x5248 + uint16(sum[0])<<4 + uint16(sum[1]&0xf)
 }

@@ -46,6 +46,7 @@ type Backend struct {
 	bins  map[string]string // host addr → its redis-server, found with command -v
 	// cgroots are the hosts' cgroup v2 roots ("" where there is none).
 	cgroots map[string]string
+	agents  agentSet // the delay line agents running for netem (netem.go)
 }
 
 var _ topology.Backend = (*Backend)(nil)

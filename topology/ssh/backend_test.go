@@ -221,8 +221,8 @@ func lineOf(text, addr string) string {
 	return ""
 }
 
-// TestSSHNetemUnavailable: netem, which the ssh backend lacks, is refused
-// before a run, saying why; lifecycle is always there.
+// TestSSHNetemUnavailable: netem on hosts that cannot be reached is
+// refused before a run, saying why; lifecycle is always there.
 func TestSSHNetemUnavailable(t *testing.T) {
 	inv, err := ParseInventory([]byte("ssh: {insecure_ignore_host_key: true, key: /nonexistent}\nhosts:\n  - {addr: 127.0.102.254}\n"), "hosts.yaml")
 	if err != nil {
@@ -235,7 +235,7 @@ func TestSSHNetemUnavailable(t *testing.T) {
 	if err := b.CanFault(topology.AbilityLifecycle); err != nil {
 		t.Errorf("lifecycle: %v", err)
 	}
-	if err := b.CanFault(topology.AbilityNetem); err == nil || !strings.Contains(err.Error(), "sch_netem") {
+	if err := b.CanFault(topology.AbilityNetem); err == nil || !strings.Contains(err.Error(), "netem faults on the ssh backend") {
 		t.Errorf("netem: %v", err)
 	}
 	if _, err := New(topology.Store{}, &Inventory{Hosts: []Host{{Addr: "10.0.0.1"}, {Addr: "10.0.0.1", SSHPort: 2222}}}); err == nil {

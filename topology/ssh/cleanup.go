@@ -52,9 +52,10 @@ func parseRemoteClusters(out string) []remoteCluster {
 }
 
 // Cleanup finds on every host of inv what a harness killed with SIGKILL
-// left there: the server processes running under Root, the cluster dirs
-// under Root, and the iptables chains named with topology.ChainPrefix
-// (with the jumps to them); and removes them, unless dryRun. With cluster
+// left there: the server processes running under Root, the delay line
+// agents (netem.go) and their binaries, the cluster dirs under Root, and
+// the iptables chains named with topology.ChainPrefix (with the jumps to
+// them); and removes them, unless dryRun. With cluster
 // set, only that cluster's (its chain named as store names it). A cluster
 // a live harness on this machine holds (topology.Held) is left alone, its
 // chain too.
@@ -88,6 +89,7 @@ func cleanupHost(ctx context.Context, p *pool, locks *netfilter.Locks, h string,
 		wantChains[topology.ChainName(c)], wantChains[outChain(c)] = true, true
 	}
 	var dirs []string
+	held := map[string]bool{}
 	for _, rc := range parseRemoteClusters(string(out.Stdout)) {
 		if cluster != "" && rc.Name != cluster {
 			continue
@@ -96,6 +98,7 @@ func cleanupHost(ctx context.Context, p *pool, locks *netfilter.Locks, h string,
 		chain := topology.ChainName(rcc)
 		if rc.StateDir != "" && topology.Held(rc.StateDir) {
 			keepChains[chain], keepChains[outChain(rcc)] = true, true
+			held[rc.Dir] = true
 			rep.Skipped = append(rep.Skipped, fmt.Sprintf("host %s: cluster %s (%s): in use by a running harness, not touched", h, rc.Name, rc.Dir))
 			continue
 		}
@@ -106,6 +109,9 @@ func cleanupHost(ctx context.Context, p *pool, locks *netfilter.Locks, h string,
 	}
 	var errs []error
 	if err := cleanupProcs(ctx, p, h, dirs, dryRun, rep); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cleanupAgents(ctx, p, h, cluster, dirs, held, dryRun, rep); err != nil {
 		errs = append(errs, err)
 	}
 	for _, d := range dirs {

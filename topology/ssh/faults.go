@@ -21,14 +21,10 @@ var (
 // signalWithin bounds waiting for a signalled server to change state.
 const signalWithin = 10 * time.Second
 
-// errNoNetem says why the ssh backend offers no netem. (The machine it
-// was built on has no sch_netem either, so a tc-driven netem could not be
-// tested here.)
-var errNoNetem = errors.New("netem faults are not available on the ssh backend: it would need tc with the kernel's sch_netem module on every host (or the harness's delay line run there as an agent), and it drives neither yet; use partitions, kill and pause")
-
 // CanFault: lifecycle faults are signals sent over SSH, always possible;
 // partitions need iptables on every host (as root, or through sudo -n);
-// disk faults edit files over SSH; netem the ssh backend does not offer.
+// disk faults edit files over SSH; netem needs every host to run the
+// harness's delay line agent (canNetem).
 func (b *Backend) CanFault(a topology.Ability) error {
 	switch a {
 	case topology.AbilityLifecycle:
@@ -44,7 +40,7 @@ func (b *Backend) CanFault(a topology.Ability) error {
 			return nil
 		})
 	case topology.AbilityNetem:
-		return errNoNetem
+		return b.canNetem()
 	case topology.AbilityDisk:
 		return b.CanDisk()
 	}
@@ -274,28 +270,16 @@ func (b *Backend) Unpartition(ctx context.Context, c *topology.Cluster, cuts []t
 }
 
 // HealNetwork removes the cluster's chains, and the jumps to them, on
-// every host.
+// every host, then stops the cluster's delay line agents.
 func (b *Backend) HealNetwork(ctx context.Context, c *topology.Cluster) error {
 	hosts := b.hostsOf(c)
 	err := wait.Parallel(len(hosts), func(i int) error {
 		t := b.pool.table(hosts[i], &b.locks)
 		return errors.Join(t.RemoveChain(ctx, topology.ChainName(c)), t.RemoveChain(ctx, outChain(c)))
 	})
+	err = errors.Join(err, b.stopAgents(ctx, c))
 	if err != nil {
 		return fmt.Errorf("heal network of %s: %w", c.Name, err)
-	}
-	return nil
-}
-
-// Netem is not offered (CanFault says why).
-func (b *Backend) Netem(ctx context.Context, c *topology.Cluster, name string, q topology.NetemSpec) error {
-	return fmt.Errorf("node %s: %w", name, errNoNetem)
-}
-
-// ClearNetem has nothing to remove: Netem never sets anything.
-func (b *Backend) ClearNetem(ctx context.Context, c *topology.Cluster, name string) error {
-	if _, err := sshNode(c, name); err != nil {
-		return err
 	}
 	return nil
 }
