@@ -321,14 +321,17 @@ func (b *Backend) startAgent(ctx context.Context, h string, a AgentArgs) (*delay
 		_ = sess.Wait()
 		close(ag.done)
 	}()
+	// fail ends an agent that did not start, and says what it printed.
 	fail := func(why string) (*delayAgent, error) {
 		stdin.Close()
-		sess.Close()
+		said := "(it said nothing more)"
 		select {
-		case <-ag.done:
+		case <-ag.done: // its stderr is all copied
+			said = short(strings.TrimSpace(string(stderr.bytes())))
 		case <-time.After(killWait):
 		}
-		return nil, fmt.Errorf("host %s: the delay line agent %s: %s", h, why, short(strings.TrimSpace(string(stderr.bytes()))))
+		sess.Close()
+		return nil, fmt.Errorf("host %s: the delay line agent %s: %s", h, why, said)
 	}
 	timer := time.NewTimer(agentReadyWithin)
 	defer timer.Stop()
@@ -338,7 +341,6 @@ func (b *Backend) startAgent(ctx context.Context, h string, a AgentArgs) (*delay
 		q, err1 := strconv.ParseUint(get(f, 1), 10, 16)
 		pid, err2 := strconv.Atoi(get(f, 2))
 		if get(f, 0) != "ready" || err1 != nil || err2 != nil {
-			<-ag.done // it said no more: it is ending
 			return fail(fmt.Sprintf("did not start (said %q)", line))
 		}
 		ag.queue, ag.pid = uint16(q), pid
