@@ -565,9 +565,9 @@ func (b *Backend) canNetem() error {
 }
 
 // cleanupAgents stops the delay line agents on host h that a cleanup
-// takes: those of the cluster dirs it removes, and, when it takes every
-// cluster (cluster ""), any other but those of the held dirs; then, when
-// no cluster there is held, the agent binaries too.
+// takes: those of the named cluster (or of every cluster when cluster is
+// ""), but never those of a held dir; then, in a cleanup of every
+// cluster where no cluster is held, the agent binaries too.
 func cleanupAgents(ctx context.Context, p *pool, h, cluster string, dirs []string, held map[string]bool, dryRun bool, rep *Leftovers) error {
 	ps, err := p.agentProcs(ctx, h)
 	if err != nil {
@@ -577,7 +577,19 @@ func cleanupAgents(ctx context.Context, p *pool, h, cluster string, dirs []strin
 	for _, d := range dirs {
 		take[d] = true
 	}
-	match := func(a agentProc) bool { return take[a.Dir] || cluster == "" && !held[a.Dir] }
+	// An agent whose dir is gone already (a half-done down) is the named
+	// cluster's when the dir's name says so.
+	ofCluster := func(dir string) bool {
+		base := strings.TrimPrefix(dir, Root+"/")
+		i := strings.LastIndexByte(base, '-')
+		return i > 0 && base[:i] == cluster
+	}
+	match := func(a agentProc) bool {
+		if held[a.Dir] {
+			return false
+		}
+		return take[a.Dir] || cluster == "" || ofCluster(a.Dir)
+	}
 	for _, a := range ps {
 		if match(a) {
 			rep.Processes = append(rep.Processes, fmt.Sprintf("host %s: pid %d (delay line agent of node %s in %s)", h, a.PID, a.Node, a.Dir))
