@@ -13,6 +13,7 @@ import (
 	"github.com/redis-harness/harness/nemesis"
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/topology/backends"
+	"github.com/redis-harness/harness/topology/ssh"
 )
 
 // runCluster is the cluster a run uses: made by a backend, or given by address.
@@ -30,6 +31,21 @@ type runCluster struct {
 	asked, healthy time.Time
 	// release ends the run's hold on its cluster (topology.Store.Hold).
 	release func()
+	// ext gives faults to a cluster given by address whose hosts are
+	// known (--addr with --hosts); nil otherwise.
+	ext *ssh.External
+}
+
+// faults is the backend the nemesis uses: the one that made the
+// cluster, or ext; nil when there is neither.
+func (r *runCluster) faults() topology.Backend {
+	switch {
+	case r.backend != nil:
+		return r.backend
+	case r.ext != nil:
+		return r.ext
+	}
+	return nil
 }
 
 func (r *runCluster) setEnv(env *nemesis.Env) {
@@ -59,11 +75,17 @@ func (r *runCluster) addrs() []string {
 
 // external is the existing cluster at addr (--addr), asked before the run
 // makes anything: an address where no cluster answers is refused here.
-func external(ctx context.Context, s *Scenario, addr string) (*runCluster, error) {
+// With a hosts file its nodes' servers are found on its hosts over SSH,
+// and every fault the ssh backend has can act on them (externalOnHosts);
+// without one only the faults that speak Redis can.
+func external(ctx context.Context, s *Scenario, addr, hosts string) (*runCluster, error) {
 	a := topology.NewAdmin()
 	found, err := a.Discover(ctx, addr)
 	if err != nil {
 		return nil, harnessErr("--addr %s: %w", addr, err)
+	}
+	if hosts != "" {
+		return externalOnHosts(ctx, s, a, addr, hosts, found)
 	}
 	if err := nemesis.Validate(s.Nemesis, nil); err != nil {
 		return nil, &HarnessError{Err: err}
@@ -78,6 +100,25 @@ func external(ctx context.Context, s *Scenario, addr string) (*runCluster, error
 		}
 	}
 	return rc, nil
+}
+
+// externalOnHosts is the cluster at addr with its nodes found on the
+// hosts of the hosts file. The run's iptables chains are named after addr
+// and the time, so that two runs on one cluster have their own.
+func externalOnHosts(ctx context.Context, s *Scenario, a *topology.Admin, addr, hosts string, members []string) (*runCluster, error) {
+	inv, err := ssh.LoadInventory(hosts)
+	if err != nil {
+		return nil, harnessErr("--hosts %s: %w", hosts, err)
+	}
+	ext, c, err := ssh.DiscoverExternal(ctx, a, inv, members, fmt.Sprintf("external %s %d", addr, time.Now().UnixNano()))
+	if err != nil {
+		return nil, harnessErr("--addr %s --hosts %s: %w", addr, hosts, err)
+	}
+	if err := nemesis.Validate(s.Nemesis, ext); err != nil {
+		ext.Close()
+		return nil, &HarnessError{Err: err}
+	}
+	return &runCluster{admin: a, seed: addr, members: members, c: c, ext: ext}, nil
 }
 
 func provision(ctx context.Context, s *Scenario, o Options, dir string, say func(string, ...any)) (*runCluster, error) {
@@ -153,11 +194,12 @@ func clusterName(s *Scenario) string {
 
 // collectLogs copies every node's log into dir/nodes/<node>/redis.log.
 func (r *runCluster) collectLogs(ctx context.Context, dir string, log *slog.Logger) {
-	if r.backend == nil {
+	backend := r.faults()
+	if backend == nil {
 		return
 	}
 	for _, n := range r.c.Nodes {
-		b, err := r.backend.Logs(ctx, r.c, n.Name)
+		b, err := backend.Logs(ctx, r.c, n.Name)
 		if err == nil {
 			nd := filepath.Join(dir, "nodes", n.Name)
 			if err = os.MkdirAll(nd, 0o755); err == nil {

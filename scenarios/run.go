@@ -76,6 +76,9 @@ func Run(ctx context.Context, s *Scenario, o Options) (*Outcome, error) {
 	}
 	r, err := openRun(s, o)
 	if err != nil {
+		if ext != nil && ext.ext != nil {
+			ext.ext.Close()
+		}
 		return &Outcome{Scenario: s}, err
 	}
 	defer r.logf.Close()
@@ -124,7 +127,7 @@ func resolveRun(s *Scenario, o Options) (*Scenario, Options, error) {
 // latest. The existing cluster is returned (nil: provision one).
 func checkFirst(ctx context.Context, s *Scenario, o Options) (*runCluster, error) {
 	if o.Addr != "" {
-		return external(ctx, s, o.Addr)
+		return external(ctx, s, o.Addr, o.Hosts)
 	}
 	if err := nemesis.ValidateNames(s.Nemesis.Timeline, topology.Spec{Masters: s.Cluster.Masters, Replicas: s.Cluster.Replicas}.Nodes()); err != nil {
 		return nil, &HarnessError{Err: err}
@@ -187,6 +190,12 @@ func (r *run) cluster(ctx context.Context, ext *runCluster) (*runCluster, error)
 		r.say("cluster: existing, %d nodes via %s (no provisioning, no teardown)", len(ext.members), r.o.Addr)
 		if label, err := recordServer(ctx, r.dir, ranRecord(nil, nil), ext.admin, ext.members); err == nil {
 			r.say("server: %s", label)
+		}
+		if ext.ext != nil {
+			for _, f := range ext.ext.Found() {
+				r.say("%s", f)
+				r.log.Info("external node", "addr", f.Addr, "host", f.Host, "pid", f.PID, "dir", f.Dir, "config", f.Config, "restart", f.Command)
+			}
 		}
 		return ext, nil
 	}
@@ -263,7 +272,7 @@ func (r *run) nemesisEnv(ctx context.Context, cl *runCluster, admin *topology.Ad
 		return nil, nil
 	}
 	env := &nemesis.Env{
-		Cluster: cl.c, Backend: cl.backend, Admin: admin,
+		Cluster: cl.c, Backend: cl.faults(), Admin: admin,
 		Rand: rand.New(rand.NewPCG(uint64(r.s.Seed), 0x6e656d)), Log: r.log,
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -427,6 +436,18 @@ func (r *run) teardown(ctx context.Context, cl *runCluster) (Timing, error) {
 	t := Timing{ProvisionStart: cl.asked, Healthy: cl.healthy}
 	if cl.release != nil {
 		defer cl.release()
+	}
+	if cl.ext != nil {
+		// Nothing of the cluster is removed: its network is healed (the
+		// run's chain, whatever the nemesis did or failed to undo).
+		defer cl.ext.Close()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := cl.ext.Down(cctx, cl.c); err != nil {
+			r.log.Error("heal the network of the existing cluster", "err", err)
+			return t, harnessErr("heal the network of the existing cluster: %w", err)
+		}
+		return t, nil
 	}
 	if r.o.Keep || cl.backend == nil {
 		if cl.backend != nil {
