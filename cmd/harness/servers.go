@@ -96,7 +96,7 @@ func serversOf(c *cli.Context) topology.Servers {
 var serverFlag = &cli.StringFlag{Name: "server", Usage: "the server the nodes run: a build (harness servers list; default: the host's redis-server) or the path of a server binary", EnvVars: []string{"HARNESS_SERVER"}}
 
 // hostsFlag is the ssh backend's hosts file (README: "The ssh backend").
-var hostsFlag = &cli.StringFlag{Name: "hosts", Usage: "hosts file of the ssh backend: the machines the nodes run on and how to log in (see README)", EnvVars: []string{"HARNESS_HOSTS"}}
+var hostsFlag = &cli.StringFlag{Name: "hosts", Usage: "hosts file of the ssh backend: the machines the nodes run on and how to log in (see README); with --addr, the hosts of that cluster, for kill, pause, partition and disk faults on it", EnvVars: []string{"HARNESS_HOSTS"}}
 
 // resolveServer turns --server into the server the nodes run.
 func resolveServer(c *cli.Context, nameOrPath string) (topology.Server, error) {

@@ -292,15 +292,26 @@ func (e *External) Logs(ctx context.Context, c *topology.Cluster, name string) (
 }
 
 // CanFault: lifecycle faults need a command to restart every node with;
-// the others are the ssh backend's.
+// partitions, one node per host (its servers are in no cgroup of the
+// harness, so cuts match addresses and ports, which cannot tell two nodes
+// of one host apart: cutRules); the rest is the ssh backend's.
 func (e *External) CanFault(a topology.Ability) error {
-	if a == topology.AbilityLifecycle {
+	switch a {
+	case topology.AbilityLifecycle:
 		for _, f := range e.Found() {
 			if len(f.Command) == 0 {
 				return fmt.Errorf("node %s: no command line to restart it with", f.Addr)
 			}
 		}
 		return nil
+	case topology.AbilityPartition:
+		on := map[string]string{}
+		for _, f := range e.Found() {
+			if o, ok := on[f.Host]; ok {
+				return fmt.Errorf("partitions of a cluster given by address need one node per host: nodes %s and %s share host %s, and iptables cannot tell their connections apart", o, f.Addr, f.Host)
+			}
+			on[f.Host] = f.Addr
+		}
 	}
 	return e.Backend.CanFault(a)
 }

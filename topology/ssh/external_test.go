@@ -102,3 +102,19 @@ func TestRestartCommand(t *testing.T) {
 		t.Errorf("without INFO's executable and a config: %q", got)
 	}
 }
+
+// TestExternalPartitionSharedHost: partitions are refused before a run
+// where two nodes share a host, naming them.
+func TestExternalPartitionSharedHost(t *testing.T) {
+	e := &External{Backend: &Backend{}, nodes: map[string]Found{
+		"10.0.0.11:6379": {Addr: "10.0.0.11:6379", Host: "10.0.0.11", Command: []string{"redis-server"}},
+		"10.0.0.11:6380": {Addr: "10.0.0.11:6380", Host: "10.0.0.11", Command: []string{"redis-server"}},
+	}}
+	err := e.CanFault(topology.AbilityPartition)
+	if err == nil || !strings.Contains(err.Error(), "10.0.0.11:6379 and 10.0.0.11:6380 share host 10.0.0.11") {
+		t.Errorf("partition with two nodes on one host: %v", err)
+	}
+	if err := e.CanFault(topology.AbilityLifecycle); err != nil {
+		t.Errorf("lifecycle: %v", err)
+	}
+}
