@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/topology/internal/testcluster"
@@ -57,11 +58,32 @@ func TestExternalFaults(t *testing.T) {
 	rig := testcluster.Rig{B: ext, C: c, A: r.A}
 	testcluster.KillRestartPauseResume(t, rig)
 	testcluster.PartitionFailover(t, rig)
+	// netem through the delay line agent, as on the ssh backend.
+	if err := ext.CanFault(topology.AbilityNetem); err != nil {
+		t.Fatalf("netem: %v", err)
+	}
+	target := c.Nodes[0].Addr
+	before := testcluster.MedianPing(t, target, 5)
+	if err := ext.Netem(ctx, c, target, topology.NetemSpec{Delay: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if during := testcluster.MedianPing(t, target, 5); during < 150*time.Millisecond {
+		t.Errorf("PING of %s under netem delay 200ms: median %v (before: %v)", target, during, before)
+	}
+	if err := ext.ClearNetem(ctx, c, target); err != nil {
+		t.Fatal(err)
+	}
+	if after := testcluster.MedianPing(t, target, 5); after > 100*time.Millisecond {
+		t.Errorf("PING of %s after netem was cleared: median %v", target, after)
+	}
 	// Down removes nothing but the run's chain.
 	if err := ext.Down(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	testcluster.AssertNoChain(t, c)
+	if left := agentsOf(t, b, c); len(left) > 0 {
+		t.Errorf("agents still run after Down: %+v", left)
+	}
 	testcluster.Healthy(ctx, t, r.A, r.C.Addrs(), topology.Expect{Masters: 3, Replicas: 1})
 }
 
