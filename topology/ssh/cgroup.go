@@ -91,13 +91,9 @@ func (b *Backend) exactCutRules(ctx context.Context, c *topology.Cluster, cuts [
 	r := &exactRules{in: map[string][]string{}, out: map[string][]string{}, marks: map[string][]string{}}
 	marked := map[string]bool{}
 	for _, cut := range cuts {
-		from, err := sshNode(c, cut.From)
+		from, to, err := cutEnds(c, cut)
 		if err != nil {
-			return nil, fmt.Errorf("cut %s: %w", cut, err)
-		}
-		to, err := sshNode(c, cut.To)
-		if err != nil {
-			return nil, fmt.Errorf("cut %s: %w", cut, err)
+			return nil, err
 		}
 		if from.Name == to.Name {
 			return nil, fmt.Errorf("cut %s: both ends are node %s", cut, from.Name)

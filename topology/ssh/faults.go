@@ -146,13 +146,9 @@ func (b *Backend) signal(ctx context.Context, c *topology.Cluster, name, what, s
 func cutRules(c *topology.Cluster, cuts []topology.Cut) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, cut := range cuts {
-		from, err := sshNode(c, cut.From)
+		from, to, err := cutEnds(c, cut)
 		if err != nil {
-			return nil, fmt.Errorf("cut %s: %w", cut, err)
-		}
-		to, err := sshNode(c, cut.To)
-		if err != nil {
-			return nil, fmt.Errorf("cut %s: %w", cut, err)
+			return nil, err
 		}
 		if from.Host == to.Host {
 			return nil, fmt.Errorf("cut %s: both nodes are on host %s, and iptables cannot tell their connections apart (give the cluster more hosts)", cut, from.Host)
@@ -282,4 +278,15 @@ func (b *Backend) HealNetwork(ctx context.Context, c *topology.Cluster) error {
 		return fmt.Errorf("heal network of %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// cutEnds are the nodes a cut goes from and to.
+func cutEnds(c *topology.Cluster, cut topology.Cut) (from, to topology.Node, err error) {
+	if from, err = sshNode(c, cut.From); err != nil {
+		return from, to, fmt.Errorf("cut %s: %w", cut, err)
+	}
+	if to, err = sshNode(c, cut.To); err != nil {
+		return from, to, fmt.Errorf("cut %s: %w", cut, err)
+	}
+	return from, to, nil
 }
