@@ -47,33 +47,25 @@ func (o Options) checkMemory() int64 {
 	return DefaultCheckMemory()
 }
 
-func (o Options) explainTimeout() time.Duration {
-	if o.ExplainTimeout > 0 {
-		return o.ExplainTimeout
+// positiveOr is v when it is set (positive), else the default d.
+func positiveOr[T int | int64 | time.Duration](v, d T) T {
+	if v > 0 {
+		return v
 	}
-	return DefaultExplainTimeout
+	return d
 }
 
-func (o Options) explainMemory() int64 {
-	if o.ExplainMemory > 0 {
-		return o.ExplainMemory
-	}
-	return DefaultExplainMemory
+func (o Options) explainTimeout() time.Duration {
+	return positiveOr(o.ExplainTimeout, DefaultExplainTimeout)
 }
+
+func (o Options) explainMemory() int64 { return positiveOr(o.ExplainMemory, DefaultExplainMemory) }
 
 func (o Options) shrinkTimeout() time.Duration {
-	if o.ShrinkTimeout > 0 {
-		return o.ShrinkTimeout
-	}
-	return DefaultShrinkTimeout
+	return positiveOr(o.ShrinkTimeout, DefaultShrinkTimeout)
 }
 
-func (o Options) maxWitnesses() int {
-	if o.MaxWitnesses > 0 {
-		return o.MaxWitnesses
-	}
-	return DefaultMaxWitnesses
-}
+func (o Options) maxWitnesses() int { return positiveOr(o.MaxWitnesses, DefaultMaxWitnesses) }
 
 // ParseSize reads a memory size: 4GiB, 512MiB, 1.5G, 300MB or a number of
 // bytes. Units are binary whatever their spelling (1MB = 1 MiB = 2^20).
