@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -169,5 +170,45 @@ func TestFastIntAgrees(t *testing.T) {
 		case !ok && isInt && werr == nil && len(m[0]) <= 18 && (len(s) == len(m[0]) || s[len(m[0])] < '0' || s[len(m[0])] > '9'):
 			t.Errorf("%q: declined a short integer", s)
 		}
+	}
+}
+
+// TestNamesBounded: the reader's table of repeated strings stops at
+// maxNames entries and never holds a string longer than maxNameLen,
+// whatever the history: 70,000 distinct keys, then keys of 4 KiB, each
+// still read right.
+func TestNamesBounded(t *testing.T) {
+	names := newNames()
+	line := func(i int, key string) []byte {
+		return AppendJSON(nil, Op{Index: int64(i), Time: int64(i), Process: 0, Type: Invoke, F: "write", Key: key, Value: int64(i)})
+	}
+	for i := range 70_000 {
+		key := fmt.Sprintf("{register:%d}", i)
+		o, err := parseOp(line(i, key), names)
+		if err != nil || o.Key != key {
+			t.Fatalf("record %d: key %q, %v", i, o.Key, err)
+		}
+	}
+	if len(names.m) != maxNames {
+		t.Fatalf("table holds %d strings, want the cap %d", len(names.m), maxNames)
+	}
+	names = newNames()
+	long := strings.Repeat("k", 4096)
+	for i := range 100 {
+		key := fmt.Sprint(long, i)
+		o, err := parseOp(line(i, key), names)
+		if err != nil || o.Key != key {
+			t.Fatalf("long record %d: %v", i, err)
+		}
+	}
+	var held int
+	for s := range names.m {
+		if len(s) > maxNameLen {
+			t.Errorf("table holds a string of %d bytes", len(s))
+		}
+		held += len(s)
+	}
+	if len(names.m) > 3 { // type, f and the like: not the keys
+		t.Errorf("table holds %d strings (%d bytes) after 100 distinct long keys", len(names.m), held)
 	}
 }

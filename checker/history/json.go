@@ -234,12 +234,17 @@ type parser struct {
 	names *names
 }
 
-// names holds one copy of each short string a reader has seen, up to
-// maxNames of them (a history whose keys never repeat gets no help, and
-// no unbounded table either).
+// names holds one copy of each short string a reader has seen: at most
+// maxNames strings of at most maxNameLen bytes, a few MiB at most
+// however hostile the history (keys that never repeat get no help, and
+// no unbounded table either; a reader that streams the records on keeps
+// nothing big alive).
 type names struct{ m map[string]string }
 
-const maxNames = 1 << 16
+const (
+	maxNames   = 1 << 16
+	maxNameLen = 256
+)
 
 func newNames() *names { return &names{m: make(map[string]string, 64)} }
 
@@ -337,6 +342,9 @@ func (p *parser) strOrNull(key string) (string, error) {
 	raw, err := p.rawStr()
 	if err != nil {
 		return "", err
+	}
+	if len(raw) > maxNameLen {
+		return validUTF8(string(raw)), nil
 	}
 	if s, ok := p.names.m[string(raw)]; ok {
 		return s, nil
