@@ -1,7 +1,8 @@
 // Package checker owns the checkers over a history and topology samples:
-// linearizable (porcupine, per key), set, counter, list-append, multikey,
-// slots and stats; Check composes their verdicts into results.json and Load
-// reads a run directory back, so that a stored run can be judged again.
+// linearizable (per key: a walk in time order, then porcupine's search),
+// set, counter, list-append, multikey, slots and stats; Check composes
+// their verdicts into results.json and Load reads a run directory back, so
+// that a stored run can be judged again.
 // Results (results.go) is results.json's one definition, with the records
 // the run writes beside it (nemesis.json, server.json): the run writes them
 // and the report reads them through these types.

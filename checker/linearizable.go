@@ -44,6 +44,11 @@ type LinearizableResult struct {
 	Keys   int            `json:"keys"`
 	Models map[string]int `json:"models"`
 	Ops    int            `json:"ops"`
+	// DirectKeys are the keys shown linearizable by a linearization found
+	// directly, in one walk of the key's ops in time order and checked op
+	// by op, with no search (most keys of a healthy run); the others were
+	// searched.
+	DirectKeys int `json:"direct_keys"`
 	// OpsJudged counts, by key space, the client ops the checker judged.
 	OpsJudged map[string]int `json:"ops_judged"`
 	// InvalidKeys are the keys shown not linearizable (the first
@@ -302,13 +307,16 @@ func describeLinOp(op *linOp) string {
 type linKey struct {
 	key   string
 	model string
-	ops   []porcupine.Operation
 	slab  []linOp
-	skip  string
+	ops   []porcupine.Operation // made by operations
+
+	skip string
 	// n counts the key's operations; reg and kv those of each model's f.
 	n, reg, kv int
-	// verdict after the search
-	res porcupine.CheckResult
+	// verdict after the search; direct when linearizeDirect found the
+	// key's linearization, with no search
+	res    porcupine.CheckResult
+	direct bool
 	// stop ends the key's search (the memory ceiling, cancellation);
 	// reached is how far it got (see linModel); why says why the key was
 	// left undecided; done is closed when its search returns.
@@ -341,8 +349,8 @@ func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 		}
 		res.Keys++
 		res.Models[k.model]++
-		res.Ops += len(k.ops)
-		res.OpsJudged[judgedSpace(c.Options.Only, k.key)] += len(k.ops)
+		res.Ops += len(k.slab)
+		res.OpsJudged[judgedSpace(c.Options.Only, k.key)] += len(k.slab)
 		jobs = append(jobs, k)
 	}
 	if len(keys) == 0 {
@@ -351,12 +359,15 @@ func (c *Linearizable) Check(ctx context.Context, in *Input) Result {
 		return res
 	}
 
-	peak := decide(ctx, in, jobs, budget, started.Add(budget), ceiling)
+	peak := decide(ctx, in, jobs, budget, started.Add(budget), ceiling, !c.Options.searchOnly)
 	res.PeakMemory = peak.held
 	res.SearchS = time.Since(started).Seconds()
 
 	var invalid, undecided []*linKey
 	for _, k := range jobs {
+		if k.direct {
+			res.DirectKeys++
+		}
 		switch k.res {
 		case porcupine.Illegal:
 			invalid = append(invalid, k)
@@ -439,10 +450,10 @@ func keyList(keys []string, total int) string {
 func (k *linKey) progress(in *Input) string {
 	r := int(k.reached.Load())
 	if r == 0 || len(k.slab) == 0 {
-		return fmt.Sprintf("its search had placed none of its %d ops", len(k.ops))
+		return fmt.Sprintf("its search had placed none of its %d ops", len(k.slab))
 	}
 	o := in.Operations[k.slab[r-1].op]
-	return fmt.Sprintf("its search had placed ops up to op %d of %d (record #%d, invoked at %s)", r, len(k.ops), o.Invoke.Index, nsText(o.Invoke.Time))
+	return fmt.Sprintf("its search had placed ops up to op %d of %d (record #%d, invoked at %s)", r, len(k.slab), o.Invoke.Index, nsText(o.Invoke.Time))
 }
 
 // nsText writes a history time (ns since the run started) for people.
@@ -468,11 +479,13 @@ const (
 
 // decide searches every key, biggest first, on every core, until deadline
 // (or a grace after a key is found not linearizable), under the
-// memory ceiling. When the runtime's memory passes the ceiling,
+// memory ceiling. With direct, each key is first walked in time order
+// (linearizeDirect); a key the walk orders is linearizable and is not
+// searched. When the runtime's memory passes the ceiling,
 // the biggest key being searched is stopped (its search holds the most:
 // porcupine's cache keeps a bitset of its ops per state it visits), its
 // memory collected, and the others go on. It returns the peak memory seen.
-func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration, deadline time.Time, ceiling int64) memSample {
+func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration, deadline time.Time, ceiling int64, direct bool) memSample {
 	if overCeiling(currentMem(), ceiling) {
 		// The loaded history alone fills the ceiling: no search could run
 		// under it, and stopping the keys one by one would only collect
@@ -485,7 +498,7 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 		return m
 	}
 	order := append([]*linKey(nil), jobs...)
-	sort.SliceStable(order, func(i, j int) bool { return len(order[i].ops) > len(order[j].ops) })
+	sort.SliceStable(order, func(i, j int) bool { return len(order[i].slab) > len(order[j].slab) })
 	var mu sync.Mutex
 	inflight := map[*linKey]bool{}
 	stopAll := context.AfterFunc(ctx, func() {
@@ -503,7 +516,7 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 		mu.Lock()
 		var big *linKey
 		for k := range inflight {
-			if !k.stop.Load() && (big == nil || len(k.ops) > len(big.ops)) {
+			if !k.stop.Load() && (big == nil || len(k.slab) > len(big.slab)) {
 				big = k
 			}
 		}
@@ -573,15 +586,24 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 				case by != "" && !time.Now().Before(at):
 					k.res, k.why = porcupine.Unknown, fmt.Sprintf("not searched, not needed for the verdict: %s was found not linearizable", by)
 					continue
-				case left <= 0:
+				}
+				if direct {
+					if _, ok := linearizeDirect(k.slab, func() bool { return ctx.Err() != nil || time.Now().After(deadline) }); ok {
+						k.res, k.direct = porcupine.Ok, true
+						k.slab = nil
+						continue
+					}
+				}
+				if left <= 0 {
 					k.res, k.why = porcupine.Unknown, "not searched: the search budget ran out on other keys first"
 					continue
 				}
 				k.done, k.started = make(chan struct{}), time.Now()
+				ops := k.operations()
 				mu.Lock()
 				inflight[k] = true
 				mu.Unlock()
-				k.res = porcupine.CheckOperationsTimeout(linModel(&k.stop, &k.reached), k.ops, left)
+				k.res = porcupine.CheckOperationsTimeout(linModel(&k.stop, &k.reached), ops, left)
 				mu.Lock()
 				delete(inflight, k)
 				stopped := k.stop.Load()
@@ -699,12 +721,25 @@ func (k *linKey) finish() {
 	default:
 		k.model = "kv"
 	}
+	for j := range k.slab {
+		k.slab[j].pos = int32(j)
+	}
+}
+
+// operations are the key's ops as porcupine takes them, pointing into the
+// slab. They are made when the key's search starts, not with the slab:
+// only the keys being searched (and those explained) hold them, which
+// keeps a large history's check a sixth smaller.
+func (k *linKey) operations() []porcupine.Operation {
+	if k.ops != nil || len(k.slab) == 0 {
+		return k.ops
+	}
 	k.ops = make([]porcupine.Operation, len(k.slab))
 	for j := range k.slab {
 		p := &k.slab[j]
-		p.pos = int32(j)
 		k.ops[j] = porcupine.Operation{ClientId: int(p.proc), Input: p, Output: p, Call: p.call, Return: p.ret}
 	}
+	return k.ops
 }
 
 // toLinOp turns an operation into a model input; keep is false for those

@@ -35,6 +35,9 @@ type Options struct {
 	// its key: `harness check --workload W` on a history from elsewhere,
 	// whose keys carry no hash tag of ours.
 	Only string
+	// searchOnly skips the direct walk (direct.go), so that every key is
+	// searched: what tests and benchmarks of the search alone set.
+	searchOnly bool
 }
 
 func (o Options) timeout() time.Duration {

@@ -27,7 +27,7 @@ func witnessKey(t *testing.T, c *Linearizable, in *Input, f LinearizabilityViola
 			continue
 		}
 		var w []porcupine.Operation
-		for _, op := range k.ops {
+		for _, op := range k.operations() {
 			if idx := in.Operations[op.Input.(*linOp).op].Invoke.Index; want[idx] {
 				delete(want, idx)
 				w = append(w, op)
@@ -154,8 +154,9 @@ func TestShrinkBudget(t *testing.T) {
 		}
 	}
 	var stop atomic.Bool
-	s := &shrinker{relax: newRelaxer(k.ops), model: linModel(&stop, nil), stop: &stop, until: time.Now(), perCheck: time.Second}
-	w := s.shrink(k.ops)
+	ops := k.operations()
+	s := &shrinker{relax: newRelaxer(ops), model: linModel(&stop, nil), stop: &stop, until: time.Now(), perCheck: time.Second}
+	w := s.shrink(ops)
 	if w.minimal || len(w.ops) != len(k.ops) || !strings.Contains(w.note, "budget ran out") {
 		t.Errorf("out of budget: %+v", w)
 	}

@@ -402,7 +402,8 @@ func (e *explainer) linSection(raw json.RawMessage, s *section) error {
 		models = append(models, fmt.Sprintf("%s %d", m, n))
 	}
 	sort.Strings(models)
-	s.Facts = []fact{{"keys", num(r.Keys)}, {"models", strings.Join(models, ", ")}, {"ops modelled", num(r.Ops)}, {"not linearizable", num(r.InvalidCount)},
+	s.Facts = []fact{{"keys", num(r.Keys)}, {"models", strings.Join(models, ", ")}, {"ops modelled", num(r.Ops)},
+		{"ordered without search", num(r.DirectKeys)}, {"not linearizable", num(r.InvalidCount)},
 		{"undecided", num(r.UndecidedCount)}, {"fit no model", num(r.SkippedCount)}, {"search", searchFact(&r)}}
 	if r.ExplainBudgetS > 0 {
 		s.Facts = append(s.Facts, fact{"explanation", fmt.Sprintf("%.2f s of a %.0f s budget", r.ExplainS, r.ExplainBudgetS)})

@@ -168,7 +168,7 @@ func TestHostileValues(t *testing.T) {
 		"Key {register:0}<script>alert('key')</script> (slot 3226, register model, 4 ops) is not linearizable",
 		"The op that cannot come next, record #5 (read 1), was answered by 127.0.0.1:7004 (replica of 127.0.0.1:7001) at 0.310 s.",
 		"127.0.0.1:7004 was a replica then",
-		"redis:7.2", "backend docker",
+		"redis:7.2", "backend docker", "ordered without search",
 	)
 	mustContain(t, "the page", page, `href="linearizability.html"`)
 }
