@@ -238,6 +238,10 @@ func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 	}
 	s.checks++
 	h := s.relax.history(ops)
+	if orderable(h) {
+		s.inARow = 0
+		return false, true
+	}
 	r := porcupine.CheckOperationsTimeout(withDeadEnds(s.model, h), h, left)
 	if s.stop.Load() || r == porcupine.Unknown {
 		s.undecided++
@@ -247,6 +251,19 @@ func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 	}
 	s.inARow = 0
 	return r == porcupine.Illegal, true
+}
+
+// orderable is whether the walk in time order (linearizeDirect) orders
+// h: then h is linearizable, and porcupine need not search it. Most of
+// a shrink's candidates that lost an op the failure needs are.
+func orderable(h []porcupine.Operation) bool {
+	slab := make([]linOp, len(h))
+	for i, op := range h {
+		slab[i] = *op.Input.(*linOp)
+		slab[i].call, slab[i].ret = op.Call, op.Return
+	}
+	_, ok := linearizeDirect(slab, func() bool { return false })
+	return ok
 }
 
 func (s *shrinker) out() bool { return s.gaveUp || s.stop.Load() || !time.Now().Before(s.until) }
