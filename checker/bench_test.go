@@ -29,16 +29,14 @@ type registerGen struct {
 	InfoRate  float64 // fraction of ops that end in info
 	Seed      uint64
 	// Corrupt, when > 0, makes that fraction of ok reads return a value
-	// the register never held at the time (a stale or invented read);
-	// only reads completing at record CorruptAfter or later.
-	Corrupt      float64
-	CorruptAfter int
+	// the register never held at the time (a stale or invented read).
+	Corrupt float64
 }
 
 // writeRegisterHistory writes a register history to w: processes invoke
-// read/write/cas on random keys and each op takes effect when it completes
-// (or, for an info op, maybe), so that the history is linearizable unless
-// Corrupt is set. The same description always gives the same file.
+// read/write/cas on random keys and each op takes effect at a random
+// moment between its invocation and its completion (or, for an info op,
+// maybe), so that the history is linearizable unless Corrupt is set. The same description always gives the same file.
 func writeRegisterHistory(w *bufio.Writer, g registerGen) error {
 	rng := rand.New(rand.NewPCG(g.Seed, 7))
 	type pending struct {
@@ -48,6 +46,9 @@ func writeRegisterHistory(w *bufio.Writer, g registerGen) error {
 		value    any
 		old, new int64
 		busy     bool
+		// effected: the op has taken effect (result is what it returns)
+		effected, info, mismatch bool
+		result                   any
 	}
 	state := make([]int64, g.Keys)
 	for i := range state {
@@ -72,12 +73,12 @@ func writeRegisterHistory(w *bufio.Writer, g registerGen) error {
 		}
 		return v
 	}
-	for idx := int64(0); idx < int64(g.Records); idx++ {
+	for idx := int64(0); idx < int64(g.Records); {
 		t += 1 + rng.Int64N(2000)
 		s := &slots[rng.IntN(len(slots))]
 		key := fmt.Sprintf("{register:%d}", s.key)
 		if !s.busy {
-			s.busy = true
+			s.busy, s.effected = true, false
 			s.key = rng.IntN(g.Keys)
 			key = fmt.Sprintf("{register:%d}", s.key)
 			switch r := rng.Float64(); {
@@ -99,32 +100,44 @@ func writeRegisterHistory(w *bufio.Writer, g registerGen) error {
 			if err := emit(history.Op{Index: idx, Time: t, Process: s.proc, Type: history.Invoke, F: s.f, Key: key, Value: s.value}); err != nil {
 				return err
 			}
+			idx++
+			continue
+		}
+		if !s.effected {
+			// The op takes effect now, between its invocation and its
+			// completion: ops of one key complete in another order than
+			// they took effect, as on a real server.
+			s.effected = true
+			s.info = rng.Float64() < g.InfoRate
+			apply := !s.info || rng.IntN(2) == 0
+			s.result, s.mismatch = s.value, false
+			switch s.f {
+			case "read":
+				v := state[s.key]
+				if g.Corrupt > 0 && rng.Float64() < g.Corrupt {
+					v = nextVal + 1000 // never written
+				}
+				s.result = regJSON(v)
+			case "write":
+				if apply {
+					state[s.key] = s.new
+				}
+			case "cas":
+				if state[s.key] != s.old {
+					s.mismatch = true
+				} else if apply {
+					state[s.key] = s.new
+				}
+			}
 			continue
 		}
 		s.busy = false
-		done := history.Op{Index: idx, Time: t, Process: s.proc, Type: history.OK, F: s.f, Key: key, Value: s.value,
+		done := history.Op{Index: idx, Time: t, Process: s.proc, Type: history.OK, F: s.f, Key: key, Value: s.result,
 			Node: fmt.Sprintf("10.0.0.%d:6379", 2+s.key%3)}
-		info := rng.Float64() < g.InfoRate
-		apply := !info || rng.IntN(2) == 0
-		switch s.f {
-		case "read":
-			v := state[s.key]
-			if g.Corrupt > 0 && idx >= int64(g.CorruptAfter) && rng.Float64() < g.Corrupt {
-				v = nextVal + 1000 // never written
-			}
-			done.Value = regJSON(v)
-		case "write":
-			if apply {
-				state[s.key] = s.new
-			}
-		case "cas":
-			if state[s.key] != s.old {
-				done.Type, done.Error = history.Fail, "cas-mismatch"
-			} else if apply {
-				state[s.key] = s.new
-			}
+		if s.mismatch {
+			done.Type, done.Error = history.Fail, "cas-mismatch"
 		}
-		if info {
+		if s.info {
 			done.Type, done.Error, done.Value = history.Info, "i/o timeout", s.value
 			s.proc = nextProc // Jepsen's rule: a process that saw info never returns
 			nextProc++
@@ -132,6 +145,7 @@ func writeRegisterHistory(w *bufio.Writer, g registerGen) error {
 		if err := emit(done); err != nil {
 			return err
 		}
+		idx++
 	}
 	return nil
 }
