@@ -29,8 +29,10 @@ type registerGen struct {
 	InfoRate  float64 // fraction of ops that end in info
 	Seed      uint64
 	// Corrupt, when > 0, makes that fraction of ok reads return a value
-	// the register never held at the time (a stale or invented read).
-	Corrupt float64
+	// the register never held at the time (a stale or invented read);
+	// only reads taking effect at record CorruptAfter or later.
+	Corrupt      float64
+	CorruptAfter int
 }
 
 // writeRegisterHistory writes a register history to w: processes invoke
@@ -114,7 +116,7 @@ func writeRegisterHistory(w *bufio.Writer, g registerGen) error {
 			switch s.f {
 			case "read":
 				v := state[s.key]
-				if g.Corrupt > 0 && rng.Float64() < g.Corrupt {
+				if g.Corrupt > 0 && idx >= int64(g.CorruptAfter) && rng.Float64() < g.Corrupt {
 					v = nextVal + 1000 // never written
 				}
 				s.result = regJSON(v)

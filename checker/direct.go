@@ -3,14 +3,15 @@ package checker
 import (
 	"math"
 	"slices"
+	"sync"
 )
 
 // Most keys of a healthy run are linearizable, and an order that shows it
 // is found by walking the key's calls and returns in time order, placing
 // each op only when it must be placed (Lowe's "just in time"
-// linearization), and going back a few steps when a choice made earlier
-// turns out wrong. linearizeDirect is that walk, with a step budget linear
-// in the key's ops. It runs before porcupine's search. Its answer is only
+// linearization), and going back when a choice made earlier turns out
+// wrong. linearizeDirect is that walk, with a step budget linear in the
+// key's ops. It runs before porcupine's search. Its answer is only
 // ever "linearizable", and only with an order that checkOrder has checked
 // op by op (real time and the model's steps), so a bug in the walk can
 // cost time (the search runs) but never a wrong verdict. A key it cannot
@@ -32,7 +33,13 @@ import (
 //   - at the end the ops of unknown outcome still pending are placed last,
 //     where each may take effect or (a cas) not;
 //   - where nothing fits, the walk goes back to the latest choice with an
-//     option left.
+//     option left, and it never explores a configuration twice
+//     (firstVisit).
+//
+// Its bounds: 200 steps per op (and 10,000), maxDirectPending ops in
+// flight, maxDirectHeld ops in saved choices, maxDirectVisited
+// configurations remembered, and whatever stop says (the caller gives it
+// a quarter of the check's budget).
 
 // maxDirectPending bounds the ops in flight at once: a key with more
 // (many ops of unknown outcome, each pending for ever) is left to the
@@ -106,7 +113,13 @@ func linearizeDirect(slab []linOp, stop func() bool) ([]int32, bool) {
 	})
 
 	w := directWalk{slab: slab, placed: make([]bool, n), order: make([]int32, 0, n), state: linInitBox}
-	budget := 20*n + 10_000
+	defer func() {
+		if w.visited != nil {
+			clear(w.visited)
+			visitedPool.Put(w.visited)
+		}
+	}()
+	budget := 200*n + 10_000
 	e := 0
 	for steps := 0; ; steps++ {
 		if steps > budget || (steps%1024 == 1023 && stop()) {
@@ -146,6 +159,14 @@ func linearizeDirect(slab []linOp, stop func() bool) ([]int32, bool) {
 			e++
 			continue
 		}
+		if !w.firstVisit(e) {
+			// Been here before, by another order of the same ops: every
+			// way on from here failed then.
+			if e = w.back(); e < 0 {
+				return nil, false
+			}
+			continue
+		}
 		c := directChoice{op: x, event: e, placed: len(w.order), state: w.state, pending: slices.Clone(w.pending), options: w.enablersFirst(x)}
 		if w.held += len(c.pending) + len(c.options); w.held > maxDirectHeld {
 			return nil, false
@@ -166,6 +187,46 @@ type directWalk struct {
 	state   any
 	choices []directChoice
 	held    int // ops the choices hold copies of (maxDirectHeld)
+	// visited are the choices' configurations met so far (see firstVisit)
+	visited map[uint64]struct{}
+}
+
+// visitedPool keeps the walks' sets of configurations for the next key:
+// a check walks thousands of keys, and a cleared map keeps its room.
+var visitedPool = sync.Pool{New: func() any { return map[uint64]struct{}{} }}
+
+// maxDirectVisited bounds the configurations the walk remembers (about
+// 40 MiB); past it, it remembers no more and may go over old ground.
+const maxDirectVisited = 1 << 20
+
+// firstVisit is whether the walk meets its configuration at event e for
+// the first time, and remembers it. At a return, the ops placed so far
+// are those returned before it and the ones called but no longer pending,
+// so the event, the state and the set of pending ops are the whole
+// configuration: what can follow does not depend on the order that led
+// there. The walk returns at its first success, so a configuration met
+// again is one every way on from which has failed (porcupine's cache does
+// this, keyed by a bitset of every op; here a hash of the few pending ops
+// does). Two configurations with the same hash make the walk miss an
+// order at worst, never find a wrong one.
+func (w *directWalk) firstVisit(e int) bool {
+	h := uint64(e)*0x9E3779B97F4A7C15 ^ linHash(w.state)
+	for _, p := range w.pending {
+		z := uint64(p) + 0x9E3779B97F4A7C15 // splitmix64, summed: the set, in any order
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+		h += z ^ (z >> 31)
+	}
+	if w.visited == nil {
+		w.visited = visitedPool.Get().(map[uint64]struct{})
+	}
+	if _, seen := w.visited[h]; seen {
+		return false
+	}
+	if len(w.visited) < maxDirectVisited {
+		w.visited[h] = struct{}{}
+	}
+	return true
 }
 
 // place puts x next in the order; after a change of state, the pending
@@ -199,36 +260,57 @@ func (w *directWalk) place(x int32, next any) {
 // before it: one that changes the state and fits it now.
 func (w *directWalk) alternatives(x int32) bool {
 	for _, y := range w.pending {
-		if y != x && !keepsState(w.slab[y].kind) {
-			if ok, _ := linStep(w.state, &w.slab[y]); ok {
-				return true
-			}
+		if y != x && !keepsState(w.slab[y].kind) && fits(w.state, &w.slab[y]) {
+			return true
 		}
 	}
 	return false
 }
 
-// enablersFirst is the pending ops that change the state and fit it, those
-// after which x fits first (the write whose value a read of x's returns): the options a
-// choice tries, in the order it tries them.
+// enablersFirst is the pending ops that change the state and fit it,
+// those after which x fits first (the write whose value a read of x's
+// returns): the options a choice tries, in the order it tries them.
 func (w *directWalk) enablersFirst(x int32) []int32 {
 	out := make([]int32, 0, len(w.pending))
 	var rest []int32
 	for _, y := range w.pending {
-		if y == x || keepsState(w.slab[y].kind) {
+		if y == x || keepsState(w.slab[y].kind) || !fits(w.state, &w.slab[y]) {
 			continue
 		}
-		ok, mid := linStep(w.state, &w.slab[y])
-		if !ok {
-			continue
-		}
-		if fits, _ := linStep(mid, &w.slab[x]); fits {
+		if fitsAfter(w.state, &w.slab[y], &w.slab[x]) {
 			out = append(out, y)
 		} else {
 			rest = append(rest, y)
 		}
 	}
 	return append(out, rest...)
+}
+
+// fits is linStep's verdict without its next state: no string is built
+// for a kv append, which the walk asks about over and over.
+func fits(state any, op *linOp) bool {
+	switch op.kind {
+	case kvAppend, kvPut, regWrite:
+		return true
+	}
+	ok, _ := linStep(state, op)
+	return ok
+}
+
+// fitsAfter is whether x fits the state y (which fits state) leads to,
+// building no string where y appends.
+func fitsAfter(state any, y, x *linOp) bool {
+	if y.kind == kvAppend {
+		switch x.kind {
+		case kvGet:
+			s := kvState(state)
+			return len(x.s) == len(s)+len(y.s) && x.s[:len(s)] == s && x.s[len(s):] == y.s
+		case kvAppend, kvPut:
+			return true
+		}
+	}
+	_, mid := linStep(state, y)
+	return fits(mid, x)
 }
 
 // back takes the next open option of the latest choice, dropping the

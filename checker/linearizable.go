@@ -214,16 +214,8 @@ func linModel(stop *atomic.Bool, reached *atomic.Int32) porcupine.Model {
 
 func linModelBase() porcupine.Model {
 	return porcupine.Model{
-		Init: func() any { return linInitBox },
-		Hash: func(state any) uint64 {
-			switch v := state.(type) {
-			case int64:
-				return uint64(v) * 0x9E3779B97F4A7C15
-			case string:
-				return maphash.String(linSeed, v)
-			}
-			return 0
-		},
+		Init:              func() any { return linInitBox },
+		Hash:              linHash,
 		DescribeOperation: func(input, _ any) string { return describeLinOp(input.(*linOp)) },
 		DescribeState:     describeLinState,
 		DescribeOperationMetadata: func(m any) string {
@@ -233,6 +225,17 @@ func linModelBase() porcupine.Model {
 			return ""
 		},
 	}
+}
+
+// linHash is the model's hash of a state.
+func linHash(state any) uint64 {
+	switch v := state.(type) {
+	case int64:
+		return uint64(v) * 0x9E3779B97F4A7C15
+	case string:
+		return maphash.String(linSeed, v)
+	}
+	return 0
 }
 
 // linStep is the model's step: whether op fits state, and the state after.
@@ -568,6 +571,23 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 		}
 	}()
 
+	// notNeeded says whether k need not be searched (the check was
+	// cancelled, or the verdict is settled and its grace over), and sets
+	// why.
+	notNeeded := func(k *linKey) bool {
+		mu.Lock()
+		by, at := settled, settleAt
+		mu.Unlock()
+		switch {
+		case ctx.Err() != nil:
+			k.res, k.why = porcupine.Unknown, "cancelled: not searched before the check was interrupted"
+			return true
+		case by != "" && !time.Now().Before(at):
+			k.res, k.why = porcupine.Unknown, fmt.Sprintf("not searched, not needed for the verdict: %s was found not linearizable", by)
+			return true
+		}
+		return false
+	}
 	next := make(chan *linKey)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(order), 1)) {
@@ -575,25 +595,26 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				left := time.Until(deadline)
-				mu.Lock()
-				by, at := settled, settleAt
-				mu.Unlock()
-				switch {
-				case ctx.Err() != nil:
-					k.res, k.why = porcupine.Unknown, "cancelled: not searched before the check was interrupted"
-					continue
-				case by != "" && !time.Now().Before(at):
-					k.res, k.why = porcupine.Unknown, fmt.Sprintf("not searched, not needed for the verdict: %s was found not linearizable", by)
+				if notNeeded(k) {
 					continue
 				}
 				if direct {
-					if _, ok := linearizeDirect(k.slab, func() bool { return ctx.Err() != nil || time.Now().After(deadline) }); ok {
+					// The walk may take a quarter of the budget at most,
+					// and leaves the rest to the search.
+					walkEnd := time.Now().Add(budget / 4)
+					if _, ok := linearizeDirect(k.slab, func() bool {
+						now := time.Now()
+						return ctx.Err() != nil || now.After(deadline) || now.After(walkEnd)
+					}); ok {
 						k.res, k.direct = porcupine.Ok, true
 						k.slab = nil
 						continue
 					}
 				}
+				if notNeeded(k) { // checked again: the walk took a while
+					continue
+				}
+				left := time.Until(deadline)
 				if left <= 0 {
 					k.res, k.why = porcupine.Unknown, "not searched: the search budget ran out on other keys first"
 					continue

@@ -238,7 +238,8 @@ func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 	}
 	s.checks++
 	h := s.relax.history(ops)
-	if orderable(h) {
+	walkEnd := time.Now().Add(left / 2)
+	if orderable(h, func() bool { return s.stop.Load() || time.Now().After(walkEnd) }) {
 		s.inARow = 0
 		return false, true
 	}
@@ -254,15 +255,16 @@ func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 }
 
 // orderable is whether the walk in time order (linearizeDirect) orders
-// h: then h is linearizable, and porcupine need not search it. Most of
-// a shrink's candidates that lost an op the failure needs are.
-func orderable(h []porcupine.Operation) bool {
+// h before stop says to give up: then h is linearizable, and porcupine
+// need not search it. Most of a shrink's candidates that lost an op the
+// failure needs are.
+func orderable(h []porcupine.Operation, stop func() bool) bool {
 	slab := make([]linOp, len(h))
 	for i, op := range h {
 		slab[i] = *op.Input.(*linOp)
 		slab[i].call, slab[i].ret = op.Call, op.Return
 	}
-	_, ok := linearizeDirect(slab, func() bool { return false })
+	_, ok := linearizeDirect(slab, stop)
 	return ok
 }
 
