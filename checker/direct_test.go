@@ -253,3 +253,45 @@ func TestDirectStops(t *testing.T) {
 		t.Error("the walk did not order a single write")
 	}
 }
+
+// TestDirectBounds: hostile keys end the walk at its bounds, quickly and
+// without an answer, leaving them to the search: more ops in flight than
+// maxDirectPending (writes of unknown outcome stay pending for ever), and
+// a key whose every order must be tried (a read of a value none of 40
+// concurrent writes wrote, at the end) within its step budget.
+func TestDirectBounds(t *testing.T) {
+	never := func() bool { return false }
+	var flight []linOp
+	for i := range maxDirectPending + 1 {
+		flight = append(flight, linOp{kind: regWrite, a: int64(i + 1), next: int64(i + 1), info: true, call: int64(i), ret: math.MaxInt64})
+	}
+	flight = append(flight, linOp{kind: regRead, a: 1, call: 1000, ret: 1001})
+	for i := range flight {
+		flight[i].pos = int32(i)
+	}
+	if _, ok := linearizeDirect(flight, never); ok {
+		t.Errorf("the walk went past %d ops in flight", maxDirectPending)
+	}
+	// Linearizable with far fewer in flight: the bound is what stopped it.
+	if _, ok := linearizeDirect(append(flight[:10:10], flight[len(flight)-1]), never); !ok {
+		t.Error("the walk did not order 10 writes of unknown outcome and a read")
+	}
+
+	var hard []linOp
+	for i := range 40 {
+		hard = append(hard, linOp{kind: regWrite, a: int64(i + 1), next: int64(i + 1), call: 0, ret: 100 + int64(i)})
+	}
+	for range 40 { // reads pin no order down
+		hard = append(hard, linOp{kind: regRead, a: regNil, call: 0, ret: 1})
+	}
+	hard = append(hard, linOp{kind: regRead, a: 999, call: 200, ret: 201})
+	steps := 0
+	start := time.Now()
+	if _, ok := linearizeDirect(hard, func() bool { steps += 1024; return false }); ok {
+		t.Fatal("the walk ordered a read of a value never written")
+	}
+	if max := 200*len(hard) + 10_000; steps > max+1024 {
+		t.Errorf("the walk took %d steps, past its budget of %d", steps, max)
+	}
+	t.Logf("gave up after about %d steps in %v", steps, time.Since(start))
+}

@@ -44,10 +44,9 @@ type LinearizableResult struct {
 	Keys   int            `json:"keys"`
 	Models map[string]int `json:"models"`
 	Ops    int            `json:"ops"`
-	// DirectKeys are the keys shown linearizable by a linearization found
-	// directly, in one walk of the key's ops in time order and checked op
-	// by op, with no search (most keys of a healthy run); the others were
-	// searched.
+	// DirectKeys are the keys shown linearizable, with no search, by the
+	// walk of their ops in time order (direct.go), its order checked op by
+	// op (most keys of a healthy run); the others were searched.
 	DirectKeys int `json:"direct_keys"`
 	// OpsJudged counts, by key space, the client ops the checker judged.
 	OpsJudged map[string]int `json:"ops_judged"`
@@ -312,12 +311,11 @@ type linKey struct {
 	model string
 	slab  []linOp
 	ops   []porcupine.Operation // made by operations
-
-	skip string
+	skip  string
 	// n counts the key's operations; reg and kv those of each model's f.
 	n, reg, kv int
-	// verdict after the search; direct when linearizeDirect found the
-	// key's linearization, with no search
+	// verdict after the walk or the search; direct when the walk
+	// (linearizeDirect) found the key's linearization
 	res    porcupine.CheckResult
 	direct bool
 	// stop ends the key's search (the memory ceiling, cancellation);
@@ -571,23 +569,6 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 		}
 	}()
 
-	// notNeeded says whether k need not be searched (the check was
-	// cancelled, or the verdict is settled and its grace over), and sets
-	// why.
-	notNeeded := func(k *linKey) bool {
-		mu.Lock()
-		by, at := settled, settleAt
-		mu.Unlock()
-		switch {
-		case ctx.Err() != nil:
-			k.res, k.why = porcupine.Unknown, "cancelled: not searched before the check was interrupted"
-			return true
-		case by != "" && !time.Now().Before(at):
-			k.res, k.why = porcupine.Unknown, fmt.Sprintf("not searched, not needed for the verdict: %s was found not linearizable", by)
-			return true
-		}
-		return false
-	}
 	next := make(chan *linKey)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(order), 1)) {
@@ -595,48 +576,56 @@ func decide(ctx context.Context, in *Input, jobs []*linKey, budget time.Duration
 		go func() {
 			defer wg.Done()
 			for k := range next {
-				if notNeeded(k) {
+				mu.Lock()
+				by, at := settled, settleAt
+				mu.Unlock()
+				switch {
+				case ctx.Err() != nil:
+					k.res, k.why = porcupine.Unknown, "cancelled: not searched before the check was interrupted"
+					continue
+				case by != "" && !time.Now().Before(at):
+					k.res, k.why = porcupine.Unknown, fmt.Sprintf("not searched, not needed for the verdict: %s was found not linearizable", by)
 					continue
 				}
+				// From here the key is in flight: cancellation, the
+				// settled verdict's grace and the memory ceiling stop its
+				// walk and its search alike, through k.stop.
+				k.done, k.started = make(chan struct{}), time.Now()
+				mu.Lock()
+				inflight[k] = true
+				mu.Unlock()
 				if direct {
 					// The walk may take a quarter of the budget at most,
 					// and leaves the rest to the search.
 					walkEnd := time.Now().Add(budget / 4)
-					if _, ok := linearizeDirect(k.slab, func() bool {
+					_, k.direct = linearizeDirect(k.slab, func() bool {
 						now := time.Now()
-						return ctx.Err() != nil || now.After(deadline) || now.After(walkEnd)
-					}); ok {
-						k.res, k.direct = porcupine.Ok, true
-						k.slab = nil
-						continue
-					}
+						return k.stop.Load() || now.After(deadline) || now.After(walkEnd)
+					})
 				}
-				if notNeeded(k) { // checked again: the walk took a while
-					continue
+				searched := false
+				switch left := time.Until(deadline); {
+				case k.direct:
+					k.res = porcupine.Ok
+				case k.stop.Load():
+				case left <= 0:
+					k.res, k.why = porcupine.Unknown, "not searched: the search budget ran out before its search began"
+				default:
+					k.res = porcupine.CheckOperationsTimeout(linModel(&k.stop, &k.reached), k.operations(), left)
+					searched = true
 				}
-				left := time.Until(deadline)
-				if left <= 0 {
-					k.res, k.why = porcupine.Unknown, "not searched: the search budget ran out on other keys first"
-					continue
-				}
-				k.done, k.started = make(chan struct{}), time.Now()
-				ops := k.operations()
-				mu.Lock()
-				inflight[k] = true
-				mu.Unlock()
-				k.res = porcupine.CheckOperationsTimeout(linModel(&k.stop, &k.reached), ops, left)
 				mu.Lock()
 				delete(inflight, k)
 				stopped := k.stop.Load()
 				mu.Unlock()
 				close(k.done)
 				switch {
+				case k.direct:
 				case stopped:
 					k.res = porcupine.Unknown
-				case k.res == porcupine.Unknown:
+					k.why += "; " + k.progress(in)
+				case searched && k.res == porcupine.Unknown:
 					k.why = fmt.Sprintf("the search budget of %s ran out after %.1f s on it", budget, time.Since(k.started).Seconds())
-				}
-				if k.res == porcupine.Unknown {
 					k.why += "; " + k.progress(in)
 				}
 				if k.res == porcupine.Illegal {

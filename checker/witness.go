@@ -58,8 +58,8 @@ func newRelaxer(ops []porcupine.Operation) *relaxer {
 			continue
 		}
 		l := *lo
-		l.info = true
-		op.Input, op.Output, op.Return = &l, &l, math.MaxInt64
+		l.info, l.ret = true, math.MaxInt64
+		op.Input, op.Output, op.Return = &l, &l, l.ret
 		op.Metadata = "relaxed: another write of the key, taken to have happened at any time after its invocation, or not at all"
 		r.loose[pos] = op
 	}
@@ -261,8 +261,7 @@ func (s *shrinker) illegal(ops []porcupine.Operation) (bool, bool) {
 func orderable(h []porcupine.Operation, stop func() bool) bool {
 	slab := make([]linOp, len(h))
 	for i, op := range h {
-		slab[i] = *op.Input.(*linOp)
-		slab[i].call, slab[i].ret = op.Call, op.Return
+		slab[i] = *op.Input.(*linOp) // its interval is the op's (newRelaxer keeps them so)
 	}
 	_, ok := linearizeDirect(slab, stop)
 	return ok
