@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/redis-harness/harness/topology"
 	"github.com/redis-harness/harness/topology/internal/testcluster"
+	"github.com/redis-harness/harness/topology/internal/wait"
 )
 
 // TestServerMatrixDocker runs a Valkey cluster in containers made FROM
@@ -51,6 +53,38 @@ func TestServerMatrixDocker(t *testing.T) {
 		if err != nil || id.Label() != "Valkey 8.1.1" {
 			t.Errorf("%s reports %+v, %v; want Valkey 8.1.1", n.Addr, id, err)
 		}
+	}
+	// Valkey writes a replica's shard id to nodes.conf before gossip has
+	// made it its primary's, and refuses to start from such a file
+	// ("corrupted cluster config file"; valkey-io/valkey#774, #2171): a
+	// node killed in that window never comes back. This test is about the
+	// build running and restarting, so it waits until every node sees
+	// three shards of a primary and its replica.
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	defer scancel()
+	err = wait.Poll(sctx, 100*time.Millisecond, func() (bool, string, error) {
+		for _, n := range c.Nodes {
+			reply, err := a.Do(sctx, n.Addr, "CLUSTER", "SHARDS")
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			shards, err := topology.ParseClusterShards(reply)
+			if err != nil {
+				return false, "", err
+			}
+			if len(shards) != 3 {
+				return false, fmt.Sprintf("%s sees %d shards", n.Addr, len(shards)), nil
+			}
+			for _, sh := range shards {
+				if len(sh.Nodes) != 2 {
+					return false, fmt.Sprintf("%s sees a shard of %d nodes", n.Addr, len(sh.Nodes)), nil
+				}
+			}
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		t.Fatalf("shard ids did not settle: %v", err)
 	}
 	victim := c.Nodes[len(c.Nodes)-1].Name
 	if err := d.Kill(ctx, c, victim); err != nil {
